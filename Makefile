@@ -1,0 +1,46 @@
+# HMS Workflow Orchestration: `make run` and `make test` are all a fresh clone needs.
+SHELL := /bin/bash
+PORT ?= 8000
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# Django 6.1 needs Python 3.12+. Look for python3.13 / python3.12 on PATH (pyenv shims that
+# are not selected fail to run, so each candidate must actually start), then in pyenv's folder.
+define find_python
+for c in python3.13 python3.12 python3.14 python3; do \
+  p=$$(command -v $$c 2>/dev/null) || continue; \
+  $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; exit 0; }; \
+done; \
+for p in $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1[234]*/bin/python3; do \
+  [ -x $$p ] && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; exit 0; }; \
+done; exit 1
+endef
+
+.PHONY: run test test-fast lint format chaos bench bench-quick clean venv
+
+$(STAMP): pyproject.toml
+	@py=$$($(find_python)) || { echo "error: no Python 3.12 or newer found (tried python3.13, python3.12, python3.14, python3 and ~/.pyenv/versions). Django 6.1 needs Python >= 3.12: install one, e.g. 'pyenv install 3.13'." >&2; exit 1; }; \
+	echo "Using $$py ($$($$py --version))"; \
+	[ -x $(PY) ] || $$py -m venv $(VENV); \
+	$(PY) -m pip install -q --upgrade pip && \
+	$(PY) -m pip install -q -e '.[test]' && touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	@$(PY) manage.py migrate --noinput -v0
+	@$(PY) manage.py setup_demo
+	@PORT=$(PORT) $(PY) manage.py run_all --port $(PORT)
+
+test: $(STAMP)
+	@$(PY) -m pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	@$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	@$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) db.sqlite3 var

@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class WorkflowsConfig(AppConfig):
+    name = "workflows_app"
+    verbose_name = "Workflows"
+
+    def ready(self) -> None:
+        from django_q.signals import post_spawn
+
+        from . import schedules, timers
+
+        post_spawn.connect(timers.start_timer_thread, dispatch_uid="hms-timer-thread")
+        post_migrate.connect(schedules.ensure_schedules, sender=self)

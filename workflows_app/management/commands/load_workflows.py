@@ -1,0 +1,24 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from ...definitions import InvalidDefinition
+from ...publishing import load_files
+
+
+class Command(BaseCommand):
+    help = "Validate and load workflow definitions and service files (JSON or YAML). All or nothing."
+
+    def add_arguments(self, parser):
+        parser.add_argument("files", nargs="+", metavar="FILE")
+
+    def handle(self, *args, files, **options):
+        try:
+            report = load_files(files)
+        except InvalidDefinition as exc:
+            for problem in exc.problems:
+                self.stderr.write(str(problem))
+            raise CommandError(
+                f"{len(exc.problems)} problem(s) found; nothing was loaded."
+            ) from None
+        for line in report.lines:
+            self.stdout.write(line)
+        self.stdout.write(self.style.SUCCESS(f"Loaded {len(files)} file(s)."))

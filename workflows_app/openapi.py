@@ -1,0 +1,183 @@
+"""The OpenAPI 3.1 document served at /api/openapi.json (tests check it matches the URLs)."""
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_UUID = {"type": "string", "format": "uuid"}
+
+
+def _errors(*codes: int) -> dict:
+    return {str(code): {"description": _ERROR_TEXT[code], "content": _json(_ERROR)} for code in codes}
+
+
+def _json(schema: dict) -> dict:
+    return {"application/json": {"schema": schema}}
+
+
+_ERROR_TEXT = {
+    400: "Malformed JSON or a missing or mistyped field",
+    401: "No token, or an unknown or revoked one (or a bad callback signature)",
+    403: "The token may not do this",
+    404: "Unknown workflow, instance or task (also for a malformed id)",
+    405: "Wrong method",
+    409: "Not possible in the current state (already completed, already ended, not failed)",
+    413: "Body over 1 MiB",
+    415: "Body is not application/json",
+    422: "Payload breaks the workflow's input schema, or an Idempotency-Key reused with another body",
+}
+
+_INSTANCE_ID = {"name": "instanceId", "in": "path", "required": True, "schema": _UUID}
+_STATUS = {"200": {"description": "The instance's status", "content": _json({"$ref": "#/components/schemas/Status"})}}
+
+OPENAPI = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "HMS Workflow Orchestration API",
+        "version": "1.0.0",
+        "description": "Start citizen-service workflows, follow them, complete their tasks.",
+    },
+    "servers": [{"url": "/"}],
+    "security": [{"bearer": []}],
+    "paths": {
+        "/api/workflows/start": {
+            "post": {
+                "operationId": "startWorkflow",
+                "summary": "Start an instance of the newest version of a workflow",
+                "security": [{"bearer": []}, {}],
+                "parameters": [
+                    {"name": "Idempotency-Key", "in": "header", "required": False,
+                     "schema": {"type": "string", "maxLength": 255}},
+                ],
+                "requestBody": {"required": True, "content": _json({"$ref": "#/components/schemas/StartRequest"})},
+                "responses": {
+                    "201": {"description": "Started", "content": _json({"$ref": "#/components/schemas/Started"})},
+                    "200": {"description": "Same Idempotency-Key and body: the earlier instance",
+                            "content": _json({"$ref": "#/components/schemas/Started"})},
+                    **_errors(400, 401, 403, 404, 405, 413, 415, 422),
+                },
+            }
+        },
+        "/api/workflows/{instanceId}/status": {
+            "get": {
+                "operationId": "getStatus",
+                "summary": "Status, history, steps and events of an instance",
+                "security": [{"bearer": []}, {}],
+                "parameters": [_INSTANCE_ID],
+                "responses": {**_STATUS, **_errors(401, 403, 404, 405)},
+            }
+        },
+        "/api/workflows/{instanceId}/cancel": {
+            "post": {
+                "operationId": "cancelInstance",
+                "summary": "Cancel a running instance",
+                "parameters": [_INSTANCE_ID],
+                "requestBody": {"required": False, "content": _json({
+                    "type": "object", "properties": {"reason": {"type": "string"}}})},
+                "responses": {**_STATUS, **_errors(400, 401, 403, 404, 405, 409, 413, 415)},
+            }
+        },
+        "/api/workflows/{instanceId}/retry": {
+            "post": {
+                "operationId": "retryInstance",
+                "summary": "Resume a failed instance at its failed step",
+                "parameters": [_INSTANCE_ID],
+                "responses": {**_STATUS, **_errors(400, 401, 403, 404, 405, 409, 413, 415)},
+            }
+        },
+        "/api/tasks/{taskId}/complete": {
+            "post": {
+                "operationId": "completeTask",
+                "summary": "Complete a waiting task (a person's decision or a service's callback)",
+                "description": "Authorised by a bearer token with the tasks scope, or signed by the "
+                "step's service with Standard Webhooks headers (webhook-id, webhook-timestamp, "
+                "webhook-signature).",
+                "security": [{"bearer": []}, {"webhookSignature": []}],
+                "parameters": [{"name": "taskId", "in": "path", "required": True, "schema": _UUID}],
+                "requestBody": {"required": True, "content": _json({"$ref": "#/components/schemas/CompleteRequest"})},
+                "responses": {**_STATUS, **_errors(400, 401, 403, 404, 405, 409, 413, 415)},
+            }
+        },
+        "/api/openapi.json": {
+            "get": {
+                "operationId": "getOpenApi",
+                "summary": "This document",
+                "security": [{}],
+                "responses": {"200": {"description": "OpenAPI 3.1", "content": _json({"type": "object"})}},
+            }
+        },
+    },
+    "components": {
+        "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer",
+                       "description": "Made with `python manage.py create_api_token NAME`."},
+            "webhookSignature": {"type": "apiKey", "in": "header", "name": "webhook-signature"},
+        },
+        "schemas": {
+            "Error": {
+                "type": "object",
+                "required": ["error", "detail"],
+                "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
+            },
+            "StartRequest": {
+                "type": "object",
+                "required": ["workflowId"],
+                "properties": {
+                    "workflowId": {"type": "string", "examples": ["building-permit"]},
+                    "payload": {"type": "object"},
+                },
+            },
+            "Started": {
+                "type": "object",
+                "required": ["instanceId", "caseNumber", "status", "trackerUrl"],
+                "properties": {
+                    "instanceId": _UUID,
+                    "caseNumber": {"type": "string", "examples": ["BP-2026-000042"]},
+                    "status": {"$ref": "#/components/schemas/InstanceStatus"},
+                    "trackerUrl": {"type": "string"},
+                },
+            },
+            "CompleteRequest": {
+                "type": "object",
+                "required": ["result"],
+                "properties": {
+                    "result": {"type": "string", "minLength": 1, "maxLength": 64},
+                    "data": {"type": "object"},
+                },
+            },
+            "InstanceStatus": {
+                "type": "string",
+                "enum": ["running", "completed", "rejected", "failed", "cancelled"],
+            },
+            "Status": {
+                "type": "object",
+                "required": ["instanceId", "caseNumber", "workflowId", "version", "status",
+                             "currentStep", "history", "steps", "events", "currentTask"],
+                "properties": {
+                    "instanceId": _UUID,
+                    "caseNumber": {"type": "string"},
+                    "workflowId": {"type": "string"},
+                    "version": {"type": "integer"},
+                    "status": {"$ref": "#/components/schemas/InstanceStatus"},
+                    "currentStep": {"type": ["string", "null"]},
+                    "history": {"type": "array", "items": {
+                        "type": "object", "required": ["step", "result", "time"],
+                        "properties": {"step": {"type": "string"}, "result": {"type": "string"},
+                                       "time": {"type": ["string", "null"], "format": "date-time"}}}},
+                    "steps": {"type": "array", "items": {
+                        "type": "object", "required": ["id", "title", "state"],
+                        "properties": {"id": {"type": "string"}, "title": {"type": "string"},
+                                       "state": {"type": "string", "enum": [
+                                           "done", "current", "waiting", "escalated", "failed",
+                                           "skipped", "upcoming"]}}}},
+                    "events": {"type": "array", "items": {
+                        "type": "object", "required": ["type", "time"],
+                        "properties": {"type": {"type": "string"}, "step": {"type": ["string", "null"]},
+                                       "time": {"type": "string", "format": "date-time"}}}},
+                    "currentTask": {"oneOf": [{"type": "null"}, {
+                        "type": "object", "required": ["taskId"],
+                        "properties": {"taskId": _UUID}}]},
+                    "error": {"type": "object", "properties": {
+                        "step": {"type": "string"}, "detail": {"type": "string"}}},
+                },
+            },
+        },
+    },
+}

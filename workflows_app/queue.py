@@ -1,0 +1,29 @@
+"""The one seam to the job queue (django-q2), so that a later switch stays cheap.
+
+Messages carry only a step-run id: they may be duplicated or lost without harm, because the
+step-run row, not the queue, says what is to be done (DJANGO-Q2.md, rules 1-4).
+"""
+
+from functools import partial
+from uuid import UUID
+
+from django.db import transaction
+from django_q.tasks import async_task
+
+
+def enqueue_run(run_id: UUID, attempts: int) -> None:
+    """Ask a worker to run a step run after commit; `attempts` is what the claim expects.
+
+    A stale duplicate of an earlier attempt's message then finds another count and does
+    nothing, so it can never start a retry early.
+    """
+    transaction.on_commit(partial(_send, "workflows_app.tasks.run_step", str(run_id), attempts))
+
+
+def enqueue(func: str, *args) -> None:
+    """Enqueue any task after commit (notifications and the like)."""
+    transaction.on_commit(partial(_send, func, *args))
+
+
+def _send(func: str, *args) -> None:
+    async_task(func, *args)

@@ -1,0 +1,97 @@
+"""Plain functions that turn instances into the JSON CONTRACT §3 shows."""
+
+from datetime import datetime
+from typing import Any
+
+from . import selectors
+from .models import StepRun, WorkflowInstance
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def instance_status(instance: WorkflowInstance) -> dict[str, Any]:
+    """The status document of one instance (three queries: the runs, the events, the tasks)."""
+    runs = selectors.runs_of(instance)
+    events = selectors.events_of(instance)
+    definition = instance.pinned
+    current = selectors.open_run(runs)
+    document = {
+        "instanceId": str(instance.uuid),
+        "caseNumber": instance.case_number,
+        "workflowId": definition.key,
+        "version": definition.version,
+        "status": instance.status,
+        "currentStep": instance.current_step or None,
+        "createdAt": iso(instance.created_at),
+        "endedAt": iso(instance.ended_at),
+        "trackerUrl": instance.tracker_url,
+        "history": [_history_entry(run) for run in selectors.history(runs)],
+        "steps": [_step(view) for view in selectors.step_views(instance, runs)],
+        "events": [_event(event) for event in events],
+        "currentTask": _task(current) if current else None,
+    }
+    if instance.error:
+        document["error"] = instance.error
+    return document
+
+
+def _history_entry(run: StepRun) -> dict[str, Any]:
+    entry = {
+        "step": run.step_id,
+        "result": run.result,
+        "time": iso(run.ended_at),
+        "state": run.state,
+        "startedAt": iso(run.started_at),
+        "attempts": run.attempts,
+        "taskId": str(run.pk),
+    }
+    if run.completed_by:
+        entry["by"] = run.completed_by
+    if run.error:
+        entry["error"] = run.error
+    return entry
+
+
+def _step(view: selectors.StepView) -> dict[str, Any]:
+    return {
+        "id": view.id,
+        "title": view.title,
+        "state": view.state,
+        "startedAt": iso(view.started_at),
+        "endedAt": iso(view.ended_at),
+        "dueAt": iso(view.due_at),
+        "result": view.result or None,
+    }
+
+
+def _event(event) -> dict[str, Any]:
+    return {
+        **event.detail,
+        "type": event.type,
+        "step": event.step or None,
+        "time": iso(event.created_at),
+        **({"actor": event.actor} if event.actor else {}),
+        **({"result": event.result} if event.result else {}),
+    }
+
+
+def _task(run: StepRun) -> dict[str, Any]:
+    return {
+        "taskId": str(run.pk),
+        "step": run.step_id,
+        "state": run.state,
+        "assignee": _assignee(run),
+        "escalationLevel": run.escalation_level,
+        "dueAt": iso(run.due_at),
+        "attempts": run.attempts,
+    }
+
+
+def _assignee(run: StepRun) -> str | None:
+    if run.assignee_user_id:
+        return f"user:{run.assignee_user.username}"
+    if run.assignee_group_id:
+        return f"group:{run.assignee_group.name}"
+    return None

@@ -1,0 +1,40 @@
+"""django-q2 entry points: each takes ids and calls services. No logic of its own."""
+
+import logging
+from uuid import UUID
+
+from django.utils import timezone
+
+from . import dispatch, services, specs
+from .engine import TransitionNotAllowed
+
+log = logging.getLogger(__name__)
+
+
+def run_step(run_id: str, attempts: int = 0) -> None:
+    """Claim one queued step run, call its service, record the outcome.
+
+    Consecutive python steps then run here without a queue hop: the next run is created
+    already claimed by this worker, in the same transaction that finished the previous one.
+    """
+    claimed = services.claim_run(run_id=UUID(run_id), attempts=attempts)
+    while claimed is not None:
+        run, instance = claimed.run, claimed.instance
+        step = instance.spec.step(run.step_id)
+        outcome = dispatch.call(
+            service=specs.get_service(step.service), instance=instance, run=run, step=step
+        )
+        try:
+            claimed = services.record_outcome(claimed=claimed, outcome=outcome)
+        except TransitionNotAllowed as moved_on:
+            # Cancelled, timed out or redelivered while the call was in flight.
+            services.record_late_answer(
+                run=run, result=outcome.result, actor="worker", reason=str(moved_on)
+            )
+            return
+
+
+def sweep() -> int:
+    """The scheduled sweep (every minute); `manage.py escalate_overdue` runs the same."""
+    services.beat("sweep")
+    return services.process_due(now=timezone.now())
