@@ -15,7 +15,7 @@ from functools import cached_property
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -256,7 +256,16 @@ class StepRun(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     escalation_level = models.PositiveSmallIntegerField(default=0)
+    escalation_exhausted = models.BooleanField(
+        default=False, help_text=_("The ladder ran out: the supervisors have the task.")
+    )
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    reminders_sent = models.PositiveSmallIntegerField(default=0)
     completed_by = models.CharField(max_length=150, blank=True)
+    comment = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -282,6 +291,16 @@ class StepRun(models.Model):
             ),
             models.Index(fields=["instance", "created_at"], name="steprun_instance_idx"),
             models.Index(fields=["step_id", "state"], name="steprun_step_state_idx"),
+            models.Index(
+                fields=["assignee_group", "state"],
+                condition=Q(state="waiting"),
+                name="steprun_waiting_group_idx",
+            ),
+            models.Index(
+                fields=["assignee_user", "state"],
+                condition=Q(state="waiting"),
+                name="steprun_waiting_user_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -387,3 +406,23 @@ class SeenWebhook(models.Model):
 
     message_id = models.CharField(max_length=200, unique=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+
+class Delegation(models.Model):
+    """Out of office: new tasks for `user` go to `deputy` between the two dates (inclusive)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    deputy = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    starts_on = models.DateField()
+    ends_on = models.DateField()
+    reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_on__gte=F("starts_on")), name="delegation_dates_ordered"),
+            models.CheckConstraint(condition=~Q(user=F("deputy")), name="delegation_not_to_self"),
+        ]
+        indexes = [models.Index(fields=["user", "starts_on", "ends_on"], name="delegation_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.deputy} ({self.starts_on}–{self.ends_on})"

@@ -135,12 +135,17 @@ class Migration(migrations.Migration):
                 ('wake_at', models.DateTimeField(blank=True, null=True)),
                 ('due_at', models.DateTimeField(blank=True, null=True)),
                 ('escalation_level', models.PositiveSmallIntegerField(default=0)),
+                ('escalation_exhausted', models.BooleanField(default=False, help_text='The ladder ran out: the supervisors have the task.')),
+                ('claimed_at', models.DateTimeField(blank=True, null=True)),
+                ('reminders_sent', models.PositiveSmallIntegerField(default=0)),
                 ('completed_by', models.CharField(blank=True, max_length=150)),
+                ('comment', models.TextField(blank=True)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('started_at', models.DateTimeField(blank=True, null=True)),
                 ('ended_at', models.DateTimeField(blank=True, null=True)),
                 ('assignee_group', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='auth.group')),
                 ('assignee_user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('claimed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
                 ('instance', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='runs', to='workflows_app.workflowinstance')),
             ],
             options={
@@ -162,6 +167,21 @@ class Migration(migrations.Migration):
             ],
             options={
                 'ordering': ['id'],
+            },
+        ),
+        migrations.CreateModel(
+            name='Delegation',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('starts_on', models.DateField()),
+                ('ends_on', models.DateField()),
+                ('reason', models.CharField(blank=True, max_length=200)),
+                ('deputy', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+            ],
+            options={
+                'indexes': [models.Index(fields=['user', 'starts_on', 'ends_on'], name='delegation_user_idx')],
+                'constraints': [models.CheckConstraint(condition=models.Q(('ends_on__gte', models.F('starts_on'))), name='delegation_dates_ordered'), models.CheckConstraint(condition=models.Q(('user', models.F('deputy')), _negated=True), name='delegation_not_to_self')],
             },
         ),
         migrations.AddIndex(
@@ -199,6 +219,14 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name='steprun',
             index=models.Index(fields=['step_id', 'state'], name='steprun_step_state_idx'),
+        ),
+        migrations.AddIndex(
+            model_name='steprun',
+            index=models.Index(condition=models.Q(('state', 'waiting')), fields=['assignee_group', 'state'], name='steprun_waiting_group_idx'),
+        ),
+        migrations.AddIndex(
+            model_name='steprun',
+            index=models.Index(condition=models.Q(('state', 'waiting')), fields=['assignee_user', 'state'], name='steprun_waiting_user_idx'),
         ),
         migrations.AddConstraint(
             model_name='steprun',
