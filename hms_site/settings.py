@@ -128,6 +128,12 @@ HMS_REDELIVERY_SECONDS = int(os.environ.get("HMS_REDELIVERY_SECONDS", "30"))
 # How often the timer thread of each qcluster worker looks for due step runs.
 HMS_TIMER_INTERVAL = float(os.environ.get("HMS_TIMER_INTERVAL", "0.5"))
 HMS_MAX_BODY_BYTES = 1024 * 1024
+# A claimed task nobody acted on goes back to its group after this many seconds.
+HMS_CLAIM_RELEASE_SECONDS = int(os.environ.get("HMS_CLAIM_RELEASE_SECONDS", str(4 * 3600)))
+# Reminders to the assignee at these fractions of the time allowed.
+HMS_REMINDER_FRACTIONS = (0.5, 0.9)
+# Email assignees about new, reminded, escalated and reassigned tasks.
+HMS_NOTIFY_TASKS = _env_bool("HMS_NOTIFY_TASKS", True)
 # Where a task goes when its escalation ladder has run out.
 HMS_SUPERVISORS_GROUP = os.environ.get("HMS_SUPERVISORS_GROUP", "Supervisors")
 
@@ -135,7 +141,7 @@ HMS_SUPERVISORS_GROUP = os.environ.get("HMS_SUPERVISORS_GROUP", "Supervisors")
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/tasks/"
 
 LANGUAGE_CODE = "en"

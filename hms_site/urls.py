@@ -5,3 +5,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("workflows_app.urls")),
 ]
+
+# Under /api/ these answer JSON (CONTRACT §3); elsewhere they fall back to Django's pages.
+handler400 = "workflows_app.views.api.bad_request"
+handler500 = "workflows_app.views.api.server_error"

@@ -11,3 +11,10 @@ def _fresh_caches():
     specs.clear()
     yield
     specs.clear()
+
+
+def pytest_configure(config):
+    """Fast password hashing: tests create many users and never need real strength."""
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -34,13 +34,29 @@ def authenticate(request: HttpRequest, *, required: bool = True) -> ApiToken | N
     return token
 
 
-def authorize_callback(request: HttpRequest, run) -> str:
-    """Who completes task `run`: a token with the tasks scope, or its service's signature."""
-    if "webhook-signature" in request.headers and "Authorization" not in request.headers:
+def require_scope(token: ApiToken, scope: str, workflow_key: str) -> None:
+    """403 unless `token` has `scope` for workflow `workflow_key`."""
+    if not token.allows(scope, workflow_key):
+        raise ApiError(403, "forbidden", f"this token may not {_VERBS[scope]} '{workflow_key}'")
+
+
+_VERBS = {
+    ApiToken.Scope.START: "start or read instances of",
+    ApiToken.Scope.TASKS: "complete tasks of",
+    ApiToken.Scope.OPERATE: "cancel or retry instances of",
+}
+
+
+def is_signed_callback(request: HttpRequest) -> bool:
+    """Whether the request authenticates by a Standard Webhooks signature, not a token."""
+    return "webhook-signature" in request.headers and "Authorization" not in request.headers
+
+
+def authorize_callback(request: HttpRequest, run, token: ApiToken | None) -> str:
+    """Who completes task `run`: `token` with the tasks scope, or its service's signature."""
+    if token is None:
         from .callbacks import verify_signed_callback
 
         return verify_signed_callback(request, run)
-    token = authenticate(request)
-    if not token.allows(ApiToken.Scope.TASKS, run.instance.pinned.key):
-        raise ApiError(403, "forbidden", "this token may not complete tasks")
+    require_scope(token, ApiToken.Scope.TASKS, run.instance.pinned.key)
     return f"token:{token.name}"

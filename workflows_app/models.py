@@ -426,3 +426,153 @@ class Delegation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} → {self.deputy} ({self.starts_on}–{self.ends_on})"
+
+
+# --- Authoring in the admin (issue 6): drafts, and the operators' permissions -------------
+
+
+class WorkflowDraft(models.Model):
+    """A workflow being written in the admin; publishing it freezes a WorkflowDefinition."""
+
+    key = models.SlugField(
+        _("workflow id"),
+        max_length=64,
+        unique=True,
+        help_text=_(
+            "The name programs use to start this workflow (workflowId), e.g. building-permit. "
+            "Lowercase letters, digits and hyphens. One draft per workflow."
+        ),
+    )
+    name = models.CharField(
+        max_length=200, blank=True, help_text=_("A readable name, e.g. Building permit.")
+    )
+    description = models.TextField(
+        blank=True, help_text=_("Plain language: what the citizen applies for.")
+    )
+    public = models.BooleanField(
+        default=False,
+        help_text=_("Anyone may start this workflow and follow it without a token (portals)."),
+    )
+    input_schema = models.JSONField(
+        _("input"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Optional JSON Schema the application (payload) must satisfy, e.g. "
+            '{"type": "object", "required": ["applicant"]}. Leave empty to accept any.'
+        ),
+    )
+    based_on = models.ForeignKey(
+        WorkflowDefinition,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_("The published version this draft started from or last published."),
+    )
+    updated_by = models.CharField(max_length=150, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["key"]
+        permissions = [("publish_workflowdraft", _("Can publish a draft as a new version"))]
+
+    def __str__(self) -> str:
+        return self.name or self.key
+
+
+class OnTimeout(models.TextChoices):
+    ESCALATE = "escalate", _("escalate: hand the task to the next backup")
+    FAIL = "fail", _("fail: the application fails")
+    SKIP = "skip", _("skip: go on with result 'timeout'")
+    RETRY = "retry", _("retry: try again (a person is reminded)")
+
+
+class DraftStep(models.Model):
+    """One step of a draft, one row per step; `position` orders them."""
+
+    draft = models.ForeignKey(WorkflowDraft, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text=_("Steps run in this order, lowest first. Left empty: after the others."),
+    )
+    step_id = models.CharField(
+        _("id"),
+        max_length=64,
+        help_text=_("A short name for the step, e.g. approve (letters, digits, - and _)."),
+    )
+    service = models.CharField(max_length=100, help_text=_("Who or what does this step."))
+    title = models.CharField(
+        max_length=200, blank=True, help_text=_("Shown to citizens, e.g. We check your plans.")
+    )
+    description = models.TextField(blank=True, help_text=_("Shown to citizens, plain language."))
+    timeout = models.CharField(
+        max_length=50,
+        blank=True,
+        help_text=_("Time allowed: 90s, 30m, 48h, 2d, PT48H, 2 working days, 16 working hours."),
+    )
+    on_timeout = models.CharField(
+        _("on timeout"),
+        max_length=10,
+        blank=True,
+        choices=OnTimeout,
+        help_text=_("What happens when the time runs out. Empty: escalate tasks, fail the rest."),
+    )
+    escalate_to = models.TextField(
+        _("escalate to"),
+        blank=True,
+        help_text=_("Backups, one per line, in order: group:NAME or user:USERNAME."),
+    )
+    assignee = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text=_("Who gets the task instead of the service's group: group:NAME or user:NAME."),
+    )
+    retry_max = models.PositiveSmallIntegerField(
+        _("retries"),
+        null=True,
+        blank=True,
+        help_text=_("Automated steps: how many times to try again after a failure (default 3)."),
+    )
+    retry_backoff = models.CharField(
+        _("retry delay"),
+        max_length=50,
+        blank=True,
+        help_text=_("Wait before the first retry, doubled each time, e.g. 10s (default 10s)."),
+    )
+    next = models.TextField(
+        blank=True,
+        help_text=_(
+            "Where to go next. Empty: the following step. One step id (or end, reject, fail), "
+            "or one line per condition: if payload.docs == false goto request-docs"
+        ),
+    )
+    on = models.TextField(
+        blank=True,
+        help_text=_("Where a result leads, one per line: rejected: reject"),
+    )
+
+    class Meta:
+        ordering = ["position", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(on_timeout__in=["", *OnTimeout.values]), name="draftstep_on_timeout_valid"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.step_id
+
+
+class InstanceOperation(WorkflowInstance):
+    """No table: carries the supervisors' permissions to act on running instances."""
+
+    class Meta:
+        proxy = True
+        default_permissions = ()
+        permissions = [
+            ("cancel_instance", _("Can cancel an instance")),
+            ("retry_instance", _("Can retry a failed instance")),
+            ("reassign_task", _("Can reassign a task")),
+        ]

@@ -2,10 +2,15 @@
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _UUID = {"type": "string", "format": "uuid"}
+_TIME = {"type": "string", "format": "date-time"}
+_TIME_OR_NULL = {"type": ["string", "null"], "format": "date-time"}
+_TEXT_OR_NULL = {"type": ["string", "null"]}
 
 
 def _errors(*codes: int) -> dict:
-    return {str(code): {"description": _ERROR_TEXT[code], "content": _json(_ERROR)} for code in codes}
+    return {
+        str(code): {"description": _ERROR_TEXT[code], "content": _json(_ERROR)} for code in codes
+    }
 
 
 def _json(schema: dict) -> dict:
@@ -17,15 +22,20 @@ _ERROR_TEXT = {
     401: "No token, or an unknown or revoked one (or a bad callback signature)",
     403: "The token may not do this",
     404: "Unknown workflow, instance or task (also for a malformed id)",
-    405: "Wrong method",
     409: "Not possible in the current state (already completed, already ended, not failed)",
     413: "Body over 1 MiB",
     415: "Body is not application/json",
     422: "Payload breaks the workflow's input schema, or an Idempotency-Key reused with another body",
+    500: "A fault on the server's side (a bug, logged); never an answer to bad input",
 }
 
 _INSTANCE_ID = {"name": "instanceId", "in": "path", "required": True, "schema": _UUID}
-_STATUS = {"200": {"description": "The instance's status", "content": _json({"$ref": "#/components/schemas/Status"})}}
+_STATUS = {
+    "200": {
+        "description": "The instance's status",
+        "content": _json({"$ref": "#/components/schemas/Status"}),
+    }
+}
 
 OPENAPI = {
     "openapi": "3.1.0",
@@ -43,15 +53,27 @@ OPENAPI = {
                 "summary": "Start an instance of the newest version of a workflow",
                 "security": [{"bearer": []}, {}],
                 "parameters": [
-                    {"name": "Idempotency-Key", "in": "header", "required": False,
-                     "schema": {"type": "string", "maxLength": 255}},
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string", "maxLength": 255},
+                    },
                 ],
-                "requestBody": {"required": True, "content": _json({"$ref": "#/components/schemas/StartRequest"})},
+                "requestBody": {
+                    "required": True,
+                    "content": _json({"$ref": "#/components/schemas/StartRequest"}),
+                },
                 "responses": {
-                    "201": {"description": "Started", "content": _json({"$ref": "#/components/schemas/Started"})},
-                    "200": {"description": "Same Idempotency-Key and body: the earlier instance",
-                            "content": _json({"$ref": "#/components/schemas/Started"})},
-                    **_errors(400, 401, 403, 404, 405, 413, 415, 422),
+                    "201": {
+                        "description": "Started",
+                        "content": _json({"$ref": "#/components/schemas/Started"}),
+                    },
+                    "200": {
+                        "description": "Same Idempotency-Key and body: the earlier instance",
+                        "content": _json({"$ref": "#/components/schemas/Started"}),
+                    },
+                    **_errors(400, 401, 403, 404, 413, 415, 422, 500),
                 },
             }
         },
@@ -61,7 +83,7 @@ OPENAPI = {
                 "summary": "Status, history, steps and events of an instance",
                 "security": [{"bearer": []}, {}],
                 "parameters": [_INSTANCE_ID],
-                "responses": {**_STATUS, **_errors(401, 403, 404, 405)},
+                "responses": {**_STATUS, **_errors(401, 403, 404, 500)},
             }
         },
         "/api/workflows/{instanceId}/cancel": {
@@ -69,9 +91,13 @@ OPENAPI = {
                 "operationId": "cancelInstance",
                 "summary": "Cancel a running instance",
                 "parameters": [_INSTANCE_ID],
-                "requestBody": {"required": False, "content": _json({
-                    "type": "object", "properties": {"reason": {"type": "string"}}})},
-                "responses": {**_STATUS, **_errors(400, 401, 403, 404, 405, 409, 413, 415)},
+                "requestBody": {
+                    "required": False,
+                    "content": _json(
+                        {"type": "object", "properties": {"reason": {"type": "string"}}}
+                    ),
+                },
+                "responses": {**_STATUS, **_errors(400, 401, 403, 404, 409, 413, 415, 500)},
             }
         },
         "/api/workflows/{instanceId}/retry": {
@@ -79,7 +105,7 @@ OPENAPI = {
                 "operationId": "retryInstance",
                 "summary": "Resume a failed instance at its failed step",
                 "parameters": [_INSTANCE_ID],
-                "responses": {**_STATUS, **_errors(400, 401, 403, 404, 405, 409, 413, 415)},
+                "responses": {**_STATUS, **_errors(400, 401, 403, 404, 409, 413, 415, 500)},
             }
         },
         "/api/tasks/{taskId}/complete": {
@@ -91,8 +117,11 @@ OPENAPI = {
                 "webhook-signature).",
                 "security": [{"bearer": []}, {"webhookSignature": []}],
                 "parameters": [{"name": "taskId", "in": "path", "required": True, "schema": _UUID}],
-                "requestBody": {"required": True, "content": _json({"$ref": "#/components/schemas/CompleteRequest"})},
-                "responses": {**_STATUS, **_errors(400, 401, 403, 404, 405, 409, 413, 415)},
+                "requestBody": {
+                    "required": True,
+                    "content": _json({"$ref": "#/components/schemas/CompleteRequest"}),
+                },
+                "responses": {**_STATUS, **_errors(400, 401, 403, 404, 409, 413, 415, 500)},
             }
         },
         "/api/openapi.json": {
@@ -100,21 +129,36 @@ OPENAPI = {
                 "operationId": "getOpenApi",
                 "summary": "This document",
                 "security": [{}],
-                "responses": {"200": {"description": "OpenAPI 3.1", "content": _json({"type": "object"})}},
+                "responses": {
+                    "200": {"description": "OpenAPI 3.1", "content": _json({"type": "object"})}
+                },
             }
         },
     },
     "components": {
         "securitySchemes": {
-            "bearer": {"type": "http", "scheme": "bearer",
-                       "description": "Made with `python manage.py create_api_token NAME`."},
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "Made with `python manage.py create_api_token NAME`.",
+            },
             "webhookSignature": {"type": "apiKey", "in": "header", "name": "webhook-signature"},
         },
         "schemas": {
             "Error": {
                 "type": "object",
                 "required": ["error", "detail"],
-                "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
+                "properties": {
+                    "error": {"type": "string", "examples": ["invalid_request"]},
+                    "detail": {"type": "string"},
+                    "problems": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "422 invalid_payload: every schema violation",
+                    },
+                    "line": {"type": "integer", "description": "400 malformed_json"},
+                    "column": {"type": "integer", "description": "400 malformed_json"},
+                },
             },
             "StartRequest": {
                 "type": "object",
@@ -148,34 +192,111 @@ OPENAPI = {
             },
             "Status": {
                 "type": "object",
-                "required": ["instanceId", "caseNumber", "workflowId", "version", "status",
-                             "currentStep", "history", "steps", "events", "currentTask"],
+                "required": [
+                    "instanceId",
+                    "caseNumber",
+                    "workflowId",
+                    "version",
+                    "status",
+                    "currentStep",
+                    "history",
+                    "steps",
+                    "events",
+                    "currentTask",
+                ],
                 "properties": {
                     "instanceId": _UUID,
-                    "caseNumber": {"type": "string"},
+                    "caseNumber": {"type": "string", "examples": ["BP-2026-000042"]},
                     "workflowId": {"type": "string"},
-                    "version": {"type": "integer"},
+                    "version": {"type": "integer", "minimum": 1},
                     "status": {"$ref": "#/components/schemas/InstanceStatus"},
-                    "currentStep": {"type": ["string", "null"]},
-                    "history": {"type": "array", "items": {
-                        "type": "object", "required": ["step", "result", "time"],
-                        "properties": {"step": {"type": "string"}, "result": {"type": "string"},
-                                       "time": {"type": ["string", "null"], "format": "date-time"}}}},
-                    "steps": {"type": "array", "items": {
-                        "type": "object", "required": ["id", "title", "state"],
-                        "properties": {"id": {"type": "string"}, "title": {"type": "string"},
-                                       "state": {"type": "string", "enum": [
-                                           "done", "current", "waiting", "escalated", "failed",
-                                           "skipped", "upcoming"]}}}},
-                    "events": {"type": "array", "items": {
-                        "type": "object", "required": ["type", "time"],
-                        "properties": {"type": {"type": "string"}, "step": {"type": ["string", "null"]},
-                                       "time": {"type": "string", "format": "date-time"}}}},
-                    "currentTask": {"oneOf": [{"type": "null"}, {
-                        "type": "object", "required": ["taskId"],
-                        "properties": {"taskId": _UUID}}]},
-                    "error": {"type": "object", "properties": {
-                        "step": {"type": "string"}, "detail": {"type": "string"}}},
+                    "currentStep": _TEXT_OR_NULL,
+                    "createdAt": _TIME,
+                    "endedAt": _TIME_OR_NULL,
+                    "trackerUrl": {"type": "string"},
+                    "history": {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/HistoryEntry"},
+                    },
+                    "steps": {"type": "array", "items": {"$ref": "#/components/schemas/Step"}},
+                    "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
+                    "currentTask": {
+                        "oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/Task"}]
+                    },
+                    "error": {
+                        "type": "object",
+                        "required": ["step", "detail"],
+                        "properties": {"step": {"type": "string"}, "detail": {"type": "string"}},
+                    },
+                },
+            },
+            "HistoryEntry": {
+                "type": "object",
+                "description": "A finished step run, oldest first.",
+                "required": ["step", "result", "time", "state", "taskId"],
+                "properties": {
+                    "step": {"type": "string"},
+                    "result": {"type": "string"},
+                    "time": _TIME,
+                    "state": {"type": "string", "enum": ["succeeded", "failed", "skipped"]},
+                    "startedAt": _TIME_OR_NULL,
+                    "attempts": {"type": "integer"},
+                    "taskId": _UUID,
+                    "by": {
+                        "type": "string",
+                        "description": "who completed it (token:NAME, user:NAME)",
+                    },
+                    "error": {"type": "string"},
+                },
+            },
+            "Step": {
+                "type": "object",
+                "required": ["id", "title", "state"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "title": {"type": "string"},
+                    "state": {
+                        "type": "string",
+                        "enum": [
+                            "done",
+                            "current",
+                            "waiting",
+                            "escalated",
+                            "failed",
+                            "skipped",
+                            "upcoming",
+                        ],
+                    },
+                    "startedAt": _TIME_OR_NULL,
+                    "endedAt": _TIME_OR_NULL,
+                    "dueAt": _TIME_OR_NULL,
+                    "result": _TEXT_OR_NULL,
+                },
+            },
+            "Event": {
+                "type": "object",
+                "description": "Anything but an ordinary step finishing; more fields by type.",
+                "required": ["type", "step", "time"],
+                "properties": {
+                    "type": {"type": "string", "examples": ["escalated", "retry_scheduled"]},
+                    "step": _TEXT_OR_NULL,
+                    "time": _TIME,
+                    "actor": {"type": "string"},
+                    "result": {"type": "string"},
+                },
+            },
+            "Task": {
+                "type": "object",
+                "description": "The open run of the current step; its taskId completes it.",
+                "required": ["taskId", "step", "state"],
+                "properties": {
+                    "taskId": _UUID,
+                    "step": {"type": "string"},
+                    "state": {"type": "string", "enum": ["queued", "running", "waiting"]},
+                    "assignee": _TEXT_OR_NULL,
+                    "escalationLevel": {"type": "integer"},
+                    "dueAt": _TIME_OR_NULL,
+                    "attempts": {"type": "integer"},
                 },
             },
         },

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from django.db.models import Max
+from django.db.models import F, Max, Q
 
 from .models import (
     OPEN_RUN_STATES,
@@ -118,3 +118,43 @@ def history(runs: list[StepRun]) -> list[StepRun]:
 def open_run(runs: list[StepRun]) -> StepRun | None:
     """The instance's open run, if any (there is at most one)."""
     return next((run for run in runs if run.state in OPEN_RUN_STATES), None)
+
+
+# --- The staff inbox -----------------------------------------------------------------------
+
+INBOX_VIEWS = ("all", "mine", "group", "offered")
+INBOX_SORTS = {
+    "due": (F("due_at").asc(nulls_last=True), "started_at"),
+    "waited": ("started_at",),
+    "case": ("instance_id",),
+}
+
+
+def inbox_tasks(
+    user, *, view: str = "all", sort: str = "due", workflow: str | None = None, limit: int = 200
+) -> list[StepRun]:
+    """Waiting tasks `user` may see: mine, my groups' unclaimed ones, escalations offered to me."""
+    group_ids = list(user.groups.values_list("pk", flat=True))
+    mine = Q(assignee_user=user) | Q(claimed_by=user)
+    group = Q(assignee_group__in=group_ids, claimed_by__isnull=True)
+    wanted = {
+        "mine": mine,
+        "group": group & Q(escalation_level=0),
+        "offered": group & Q(escalation_level__gt=0),
+    }.get(view, mine | group)
+    tasks = StepRun.objects.filter(wanted, state=RunState.WAITING).select_related(
+        "instance", "instance__definition", "assignee_group", "assignee_user", "claimed_by"
+    )
+    if workflow:
+        tasks = tasks.filter(instance__definition__key=workflow)
+    return list(tasks.order_by(*INBOX_SORTS.get(sort, INBOX_SORTS["due"]))[:limit])
+
+
+def task_for_page(run_id) -> StepRun | None:
+    """One task with what its page shows; None for an unknown or malformed id."""
+    try:
+        key = run_id if isinstance(run_id, UUID) else UUID(str(run_id))
+    except ValueError:
+        return None
+    related = ("instance", "instance__definition", "assignee_group", "assignee_user", "claimed_by")
+    return StepRun.objects.select_related(*related).filter(pk=key).first()

@@ -68,13 +68,19 @@ def _step(view: selectors.StepView) -> dict[str, Any]:
 
 def _event(event) -> dict[str, Any]:
     return {
-        **event.detail,
+        **{_camel(key): value for key, value in event.detail.items()},
         "type": event.type,
         "step": event.step or None,
         "time": iso(event.created_at),
         **({"actor": event.actor} if event.actor else {}),
         **({"result": event.result} if event.result else {}),
     }
+
+
+def _camel(name: str) -> str:
+    """'retry_at' -> 'retryAt': event details are written in Python's style, shown in JSON's."""
+    head, *rest = name.split("_")
+    return head + "".join(word.title() for word in rest)
 
 
 def _task(run: StepRun) -> dict[str, Any]:

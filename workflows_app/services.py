@@ -21,12 +21,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import engine, queue, specs, working_time
+from . import engine, notifications, queue, specs, working_time
 from .definitions import Duration
 from .dispatch import Outcome
 from .engine import TransitionNotAllowed
 from .models import (
     OPEN_RUN_STATES,
+    Delegation,
     Event,
     Heartbeat,
     RunState,
@@ -144,10 +145,11 @@ def _open_run(
     service = specs.get_service(step.service)
     due = due_time(step.timeout, now)
     run = StepRun(instance=instance, step_id=step_id, due_at=due, created_at=now)
+    delegated = None
     if service.kind == ServiceKind.HUMAN:
-        group_id, user_id = specs.resolve_assignee(step.assignee or f"group:{service.group}")
-        run.state, run.started_at, run.wake_at = RunState.WAITING, now, due
-        run.assignee_group_id, run.assignee_user_id = group_id, user_id
+        run.state, run.started_at = RunState.WAITING, now
+        delegated = _assign(run, step.assignee or f"group:{service.group}", now=now)
+        run.wake_at = next_task_wake(run, window_start=now)
     elif inline:
         run.state, run.attempts, run.started_at = RunState.RUNNING, 1, now
         run.wake_at = _earliest(now + _lease(service), due)
@@ -155,6 +157,11 @@ def _open_run(
         run.state, run.wake_at = RunState.QUEUED, _earliest(now + _redelivery(), due)
         queue.enqueue_run(run.id, 0)
     run.save(force_insert=True)
+    if delegated:
+        _event(instance, run, Event.Type.REASSIGNED, to=delegated[1], reason="out of office",
+               **{"from": delegated[0]})
+    if run.state == RunState.WAITING:
+        notifications.task_assigned(run, kind="assigned")
     return run
 
 
@@ -247,7 +254,7 @@ def _guarded(run: StepRun, expect: str, **changes) -> None:
 
 def _finish(
     run, instance, result: str, data, *, now, inline: bool, actor: str = "",
-    state: str = RunState.SUCCEEDED,
+    state: str = RunState.SUCCEEDED, comment: str = "",
 ) -> Claimed | None:
     """Close `run` with `result`, route the instance, and open the next step's run."""
     context = {**instance.context, run.step_id: data or {}}
@@ -257,7 +264,7 @@ def _finish(
     _move_instance(instance, run.step_id, move, context=context, now=now)
     _guarded(
         run, run.state, state=state, result=result, output=data or {},
-        ended_at=now, wake_at=None, completed_by=actor,
+        ended_at=now, wake_at=None, completed_by=actor, comment=comment,
     )
     if move.status != Status.RUNNING:
         return None
@@ -287,6 +294,8 @@ def _move_instance(instance, from_step: str, move: engine.Move, *, context=None,
         raise TransitionNotAllowed(f"{instance.case_number} is no longer at step '{from_step}'")
     for name, value in changes.items():
         setattr(instance, name, value)
+    if move.status in notifications.APPLICANT_KINDS:
+        notifications.applicant_update(instance, kind=move.status)
 
 
 def _fail_step(run, instance, error: str, *, now, expect: str) -> None:
@@ -308,7 +317,12 @@ def _event(
 
 
 def complete_task(
-    *, run_id: UUID, result: str, data: Mapping[str, Any] | None = None, actor: str = ""
+    *,
+    run_id: UUID,
+    result: str,
+    data: Mapping[str, Any] | None = None,
+    actor: str = "",
+    comment: str = "",
 ) -> WorkflowInstance:
     """A person's or a service's answer to a waiting run (human task or HTTP 202 callback)."""
     now = timezone.now()
@@ -318,7 +332,8 @@ def complete_task(
         with transaction.atomic():
             if run.state not in (RunState.WAITING,):
                 raise TransitionNotAllowed(_why_not_open(run))
-            _finish(run, instance, result, dict(data or {}), now=now, inline=False, actor=actor)
+            _finish(run, instance, result, dict(data or {}), now=now, inline=False, actor=actor,
+                    comment=comment)
     except TransitionNotAllowed as refused:
         record_late_answer(run=run, result=result, actor=actor, reason=str(refused))
         raise
@@ -419,7 +434,7 @@ def wake_run(*, run_id: UUID, instance_id: int, now: datetime) -> bool:
             _guarded(run, RunState.QUEUED, wake_at=_earliest(now + _redelivery(), run.due_at))
             queue.enqueue_run(run.pk, run.attempts)
         else:
-            _guarded(run, run.state, wake_at=run.due_at)
+            _task_timers(run, instance, now=now)
     return True
 
 
@@ -462,16 +477,145 @@ def _retry_after_timeout(run, instance, step, *, is_task: bool, now: datetime) -
 
 
 def _escalate(run, instance, step, action: engine.TimeoutAction, *, now: datetime) -> None:
-    """Hand the task to the next level of the ladder, or to the supervisors when it ran out."""
+    """Hand the task to the next level of the ladder, or to the supervisors when it ran out.
+
+    A level naming a person who may not decide (the applicant, or who did the previous
+    step) is passed over: separation of duties holds through escalation too.
+    """
+    service = specs.get_service(step.service)
+    skipped = []
+    while action.assignee and _conflicts(run, action.assignee):
+        skipped.append(action.assignee)
+        action = engine.on_timeout(step, service_kind=ServiceKind.HUMAN,
+                                   backup_group=service.backup_group, level=action.level)
     assignee = action.assignee or f"group:{settings.HMS_SUPERVISORS_GROUP}"
-    group_id, user_id = specs.resolve_assignee(assignee)
-    due = None if action.exhausted else due_time(step.timeout, now)
+    run.due_at = None if action.exhausted else due_time(step.timeout, now)
+    run.escalation_level, run.escalation_exhausted = action.level, action.exhausted
+    _assign(run, assignee, now=now)
+    run.claimed_by_id, run.claimed_at, run.reminders_sent = None, None, 0
     _guarded(
-        run, run.state, state=RunState.WAITING, assignee_group_id=group_id,
-        assignee_user_id=user_id, escalation_level=action.level, due_at=due, wake_at=due,
+        run, run.state, state=RunState.WAITING, assignee_group_id=run.assignee_group_id,
+        assignee_user_id=run.assignee_user_id, escalation_level=action.level,
+        escalation_exhausted=action.exhausted, due_at=run.due_at, claimed_by_id=None,
+        claimed_at=None, reminders_sent=0, wake_at=next_task_wake(run, window_start=now),
     )
     _event(instance, run, Event.Type.ESCALATED, level=action.level, to=assignee,
-           exhausted=action.exhausted)
+           exhausted=action.exhausted, passed_over=skipped)
+    notifications.task_assigned(run, kind="escalated")
+    notifications.applicant_update(instance, kind="escalated")
+
+
+def _conflicts(run: StepRun, assignee: str) -> bool:
+    from .assignments import conflicted_usernames
+
+    return assignee.startswith("user:") and assignee[5:] in conflicted_usernames(run)
+
+
+def _assign(run: StepRun, assignee: str, *, now: datetime) -> tuple[str, str] | None:
+    """Point `run` at `assignee`; a person out of office is replaced by their deputy.
+
+    Returns (from, to) when a delegation applied.
+    """
+    group_id, user_id = specs.resolve_assignee(assignee)
+    delegated = None
+    if user_id:
+        deputy = _deputy(user_id, now)
+        if deputy:
+            delegated = (assignee, f"user:{deputy.get_username()}")
+            user_id = deputy.pk
+    run.assignee_group_id, run.assignee_user_id = group_id, user_id
+    return delegated
+
+
+def _deputy(user_id: int, now: datetime):
+    today = timezone.localdate(now)
+    delegation = (
+        Delegation.objects.select_related("deputy")
+        .filter(user_id=user_id, starts_on__lte=today, ends_on__gte=today)
+        .first()
+    )
+    return delegation.deputy if delegation else None
+
+
+# --- Task timers: reminders and claims -----------------------------------------------------
+
+
+def next_task_wake(run: StepRun, *, window_start: datetime) -> datetime | None:
+    """The next moment a waiting task needs attention: a reminder, a stale claim, its deadline."""
+    moments = [run.due_at]
+    if run.claimed_at:
+        moments.append(run.claimed_at + timedelta(seconds=settings.HMS_CLAIM_RELEASE_SECONDS))
+    fractions = settings.HMS_REMINDER_FRACTIONS
+    if run.due_at and run.reminders_sent < len(fractions):
+        moments.append(window_start + (run.due_at - window_start) * fractions[run.reminders_sent])
+    moments = [m for m in moments if m]
+    return min(moments) if moments else None
+
+
+def _window_start(run: StepRun) -> datetime:
+    """When the task's current deadline started: its last escalation or reassignment, or its start."""
+    latest = (
+        Event.objects.filter(run=run, type__in=[Event.Type.ESCALATED, Event.Type.REASSIGNED])
+        .order_by("-pk")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    return latest or run.started_at or run.created_at
+
+
+def _task_timers(run: StepRun, instance: WorkflowInstance, *, now: datetime) -> None:
+    """A waiting task's wake-up before its deadline: release a stale claim, send a reminder."""
+    start = _window_start(run)
+    stale = timedelta(seconds=settings.HMS_CLAIM_RELEASE_SECONDS)
+    if run.claimed_at and run.claimed_at + stale <= now:
+        release_claim(run, actor="system", now=now, reason="claim untouched for too long")
+        return
+    fractions = settings.HMS_REMINDER_FRACTIONS
+    if run.due_at and run.reminders_sent < len(fractions):
+        moment = start + (run.due_at - start) * fractions[run.reminders_sent]
+        if moment <= now:
+            run.reminders_sent += 1
+            _guarded(run, run.state, reminders_sent=run.reminders_sent,
+                     wake_at=next_task_wake(run, window_start=start))
+            _event(instance, run, Event.Type.REMINDED, due_at=run.due_at.isoformat())
+            notifications.task_assigned(run, kind="reminder")
+            return
+    _guarded(run, run.state, wake_at=next_task_wake(run, window_start=start))
+
+
+def reschedule_task(run: StepRun, *, now: datetime) -> None:
+    """Recompute a waiting task's wake-up after a claim (its stale-claim moment may be sooner)."""
+    _guarded(run, run.state, wake_at=next_task_wake(run, window_start=_window_start(run)))
+
+
+def release_claim(run: StepRun, *, actor: str, now: datetime, reason: str = "") -> None:
+    """Give a claimed task back to its group."""
+    run.claimed_by_id, run.claimed_at = None, None
+    _guarded(run, RunState.WAITING, claimed_by_id=None, claimed_at=None,
+             wake_at=next_task_wake(run, window_start=_window_start(run)))
+    _event(run.instance, run, Event.Type.RELEASED, actor=actor, reason=reason)
+
+
+def reassign(run: StepRun, *, to: str, reason: str, actor: str, now: datetime) -> None:
+    """Point a waiting task at another group or person, recording who, from whom, to whom, why."""
+    before = _assignee_label(run)
+    _assign(run, to, now=now)
+    run.claimed_by_id, run.claimed_at, run.reminders_sent = None, None, 0
+    _guarded(
+        run, RunState.WAITING, assignee_group_id=run.assignee_group_id,
+        assignee_user_id=run.assignee_user_id, claimed_by_id=None, claimed_at=None,
+        reminders_sent=0, wake_at=next_task_wake(run, window_start=now),
+    )
+    _event(run.instance, run, Event.Type.REASSIGNED, actor=actor, to=to, reason=reason,
+           **{"from": before})
+
+
+def _assignee_label(run: StepRun) -> str:
+    if run.assignee_user_id:
+        return "user:" + run.assignee_user.get_username()
+    if run.assignee_group_id:
+        return "group:" + run.assignee_group.name
+    return ""
 
 
 # --- Heartbeats ----------------------------------------------------------------------------

@@ -5,23 +5,30 @@ mapped to statuses in one place, `api_view`.
 """
 
 import json
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
+from uuid import UUID
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 
 from .. import selectors, services
-from ..auth import ApiError, authenticate, authorize_callback
+from ..auth import ApiError, authenticate, authorize_callback, is_signed_callback, require_scope
 from ..engine import TransitionNotAllowed
 from ..models import ApiToken, StepRun, WorkflowInstance
 from ..openapi import OPENAPI
 from ..serializers import instance_status
 
+log = logging.getLogger(__name__)
+
 RESULT_MAX = 64
+MAX_DEPTH = 64
+IDEMPOTENCY_KEY_MAX = 255
 
 
 def error(status: int, code: str, detail: str, **extra: Any) -> JsonResponse:
@@ -41,62 +48,133 @@ def api_view(*methods: str) -> Callable:
                 return response
             try:
                 return view(request, *args, **kwargs)
-            except ApiError as refusal:
-                return error(refusal.status, refusal.code, refusal.detail, **refusal.extra)
-            except RequestDataTooBig:
-                return _too_large()
-            except TransitionNotAllowed as exc:
-                return error(409, "conflict", str(exc))
-            except services.InvalidPayload as exc:
-                return error(422, "invalid_payload", str(exc), problems=exc.errors)
-            except services.IdempotencyConflict as exc:
-                return error(422, "idempotency_conflict", str(exc))
-            except ObjectDoesNotExist:
-                return error(404, "not_found", "no such object")
+            except Exception as exc:  # noqa: BLE001 - every failure answers JSON
+                return _refusal(request, exc)
 
+        wrapper.allowed_methods = methods
         return wrapper
 
     return decorate
 
 
-def _too_large() -> JsonResponse:
-    limit = settings.HMS_MAX_BODY_BYTES
-    return error(413, "body_too_large", f"the request body is over {limit} bytes (1 MiB)")
+def _refusal(request: HttpRequest, exc: Exception) -> JsonResponse:
+    """The JSON answer for an exception raised by a view."""
+    match exc:
+        case ApiError():
+            return error(exc.status, exc.code, exc.detail, **exc.extra)
+        case RequestDataTooBig():
+            limit = settings.HMS_MAX_BODY_BYTES
+            return error(413, "body_too_large", f"the request body is over {limit} bytes (1 MiB)")
+        case TransitionNotAllowed():
+            return error(409, "conflict", str(exc))
+        case services.InvalidPayload():
+            return error(422, "invalid_payload", str(exc), problems=exc.errors)
+        case services.IdempotencyConflict():
+            return error(422, "idempotency_conflict", str(exc))
+        case ObjectDoesNotExist():
+            return error(404, "not_found", "no such object")
+    log.exception("API %s %s failed", request.method, request.path, exc_info=exc)
+    return error(500, "server_error", "something went wrong on our side; it has been logged")
+
+
+# --- Request bodies ------------------------------------------------------------------------
 
 
 def json_body(request: HttpRequest, *, required: bool = True) -> dict[str, Any]:
     """The request's JSON object, or an ApiError saying what is wrong with it."""
-    length = request.META.get("CONTENT_LENGTH") or "0"
-    if length.isdigit() and int(length) > settings.HMS_MAX_BODY_BYTES:
-        raise RequestDataTooBig()
-    raw = request.body
-    if len(raw) > settings.HMS_MAX_BODY_BYTES:
-        raise RequestDataTooBig()
+    raw = _read_body(request)
     if not raw.strip():
         if required:
             raise ApiError(400, "invalid_request", "the request body is empty; send a JSON object")
         return {}
     if request.content_type != "application/json":
         raise ApiError(415, "unsupported_media_type", "send the body as application/json")
-    try:
-        body = json.loads(raw)
-    except UnicodeDecodeError:
-        raise ApiError(400, "malformed_json", "the body is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise ApiError(
-            400, "malformed_json", f"the body is not valid JSON: {exc.msg} at line {exc.lineno} "
-            f"column {exc.colno}"
-        ) from None
+    body = _parse_json(raw)
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_request", "the body must be a JSON object")
     return body
 
 
+def _read_body(request: HttpRequest) -> bytes:
+    """The raw body; RequestDataTooBig before reading when Content-Length says it is too big."""
+    limit = settings.HMS_MAX_BODY_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        raise RequestDataTooBig()
+    raw = request.body
+    # Content-Length may be absent (chunked uploads on ASGI): measure what was read too.
+    if len(raw) > limit:
+        raise RequestDataTooBig()
+    return raw
+
+
+def _parse_json(raw: bytes) -> Any:
+    try:
+        body = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+    except UnicodeDecodeError:
+        raise ApiError(400, "malformed_json", "the body is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        detail = f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        raise ApiError(400, "malformed_json", detail, line=exc.lineno, column=exc.colno) from None
+    except ValueError:  # Python refuses integers of more than 4300 digits
+        raise ApiError(400, "malformed_json", "a number in the body is too long") from None
+    except RecursionError:
+        raise ApiError(400, "malformed_json", _too_deep()) from None
+    if problem := _unstorable(body):
+        raise ApiError(400, "malformed_json", problem)
+    return body
+
+
+def _refuse_constant(name: str) -> None:
+    raise ApiError(400, "malformed_json", f"{name} is not valid JSON; send null or a string")
+
+
+def _too_deep() -> str:
+    return f"the body is nested more than {MAX_DEPTH} levels deep"
+
+
+def _unstorable(value: Any) -> str | None:
+    """Why a parsed body cannot be stored (too deep, NUL, unpaired surrogate), or None."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return _too_deep()
+        if isinstance(item, dict):
+            stack.extend((key, depth) for key in item)
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, str) and not _storable_text(item):
+            return (
+                "the body contains a NUL character or an unpaired surrogate; they cannot be stored"
+            )
+    return None
+
+
+def _storable_text(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_MISSING = object()
+
+
 def _field(body: dict[str, Any], name: str, kind: type, *, required: bool = False, default=None):
-    value = body.get(name, default)
-    if value is None and required:
-        raise ApiError(400, "invalid_request", f"'{name}' is required")
-    if value is not None and (not isinstance(value, kind) or isinstance(value, bool) != (kind is bool)):
+    value = body.get(name, _MISSING)
+    if value is _MISSING:
+        if required:
+            raise ApiError(400, "invalid_request", f"'{name}' is required")
+        return default
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise ApiError(400, "invalid_request", f"'{name}' must be a JSON {_json_type(kind)}")
     return value
 
@@ -119,8 +197,8 @@ def start(request: HttpRequest) -> JsonResponse:
         raise ApiError(401, "unauthorized", "send Authorization: Bearer TOKEN")
     if definition is None:
         raise ApiError(404, "unknown_workflow", f"no workflow '{key}' is published")
-    if token and not token.allows(ApiToken.Scope.START, key):
-        raise ApiError(403, "forbidden", f"this token may not start '{key}'")
+    if token:
+        require_scope(token, ApiToken.Scope.START, key)
     instance, created = services.start_instance(
         definition=definition,
         payload=payload,
@@ -137,34 +215,40 @@ def start(request: HttpRequest) -> JsonResponse:
 
 
 def _idempotency_key(request: HttpRequest, token: ApiToken | None) -> str | None:
+    """The client's key, namespaced by token so that two clients' keys never collide."""
     key = request.headers.get("Idempotency-Key", "").strip()
     if not key:
         return None
-    if len(key) > 255:
-        raise ApiError(400, "invalid_request", "Idempotency-Key is longer than 255 characters")
+    if len(key) > IDEMPOTENCY_KEY_MAX:
+        raise ApiError(
+            400,
+            "invalid_request",
+            f"Idempotency-Key is longer than {IDEMPOTENCY_KEY_MAX} characters",
+        )
     return f"{token.pk if token else 'public'}:{key}"
 
 
-def _readable_instance(request: HttpRequest, instance_id: str, scope: str) -> WorkflowInstance:
+def _instance(request: HttpRequest, instance_id: str, scope: str) -> WorkflowInstance:
+    """The instance, once the caller may `scope` it (anyone may read a public one)."""
     instance = selectors.instance_by_uuid(instance_id)
     anonymous_read = scope == ApiToken.Scope.START and instance and instance.pinned.public
     token = authenticate(request, required=not anonymous_read)
     if instance is None:
         raise ApiError(404, "not_found", f"no instance '{instance_id}'")
-    if token and not token.allows(scope, instance.pinned.key):
-        raise ApiError(403, "forbidden", f"this token may not {scope} this instance")
+    if token:
+        require_scope(token, scope, instance.pinned.key)
     return instance
 
 
 @api_view("GET")
 def status(request: HttpRequest, instance_id: str) -> JsonResponse:
-    instance = _readable_instance(request, instance_id, ApiToken.Scope.START)
+    instance = _instance(request, instance_id, ApiToken.Scope.START)
     return JsonResponse(instance_status(instance))
 
 
 @api_view("POST")
 def cancel(request: HttpRequest, instance_id: str) -> JsonResponse:
-    instance = _readable_instance(request, instance_id, ApiToken.Scope.OPERATE)
+    instance = _instance(request, instance_id, ApiToken.Scope.OPERATE)
     reason = _field(json_body(request, required=False), "reason", str, default="")
     actor = _actor(request)
     instance = services.cancel_instance(instance_id=instance.pk, reason=reason, actor=actor)
@@ -173,7 +257,7 @@ def cancel(request: HttpRequest, instance_id: str) -> JsonResponse:
 
 @api_view("POST")
 def retry(request: HttpRequest, instance_id: str) -> JsonResponse:
-    instance = _readable_instance(request, instance_id, ApiToken.Scope.OPERATE)
+    instance = _instance(request, instance_id, ApiToken.Scope.OPERATE)
     json_body(request, required=False)
     instance = services.retry_instance(instance_id=instance.pk, actor=_actor(request))
     return JsonResponse(instance_status(instance))
@@ -181,8 +265,10 @@ def retry(request: HttpRequest, instance_id: str) -> JsonResponse:
 
 @api_view("POST")
 def complete_task(request: HttpRequest, task_id: str) -> JsonResponse:
+    # Credentials first: without any, an unknown task is 401 like everything non-public.
+    token = None if is_signed_callback(request) else authenticate(request)
     run = _task(task_id)
-    actor = authorize_callback(request, run)
+    actor = authorize_callback(request, run, token)
     body = json_body(request)
     result = _field(body, "result", str, required=True).strip()
     data = _field(body, "data", dict, default={})
@@ -193,8 +279,6 @@ def complete_task(request: HttpRequest, task_id: str) -> JsonResponse:
 
 
 def _task(task_id: str) -> StepRun:
-    from uuid import UUID
-
     try:
         return StepRun.objects.select_related("instance").get(pk=UUID(task_id))
     except (ValueError, StepRun.DoesNotExist):
@@ -211,6 +295,23 @@ def openapi(request: HttpRequest) -> JsonResponse:
     return JsonResponse(OPENAPI)
 
 
+# --- Answers Django gives before or around a view ------------------------------------------
+
+
 def not_found(request: HttpRequest, exception=None) -> JsonResponse:
-    """404 for unknown paths under /api/ (hms_site.urls routes them here)."""
+    """404 for unknown paths under /api/ (workflows_app.urls routes them here)."""
     return error(404, "not_found", f"no endpoint {request.path}")
+
+
+def bad_request(request: HttpRequest, exception=None) -> HttpResponse:
+    """handler400: JSON under /api/ (a bad Host header, ...), Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return error(400, "bad_request", "the request is malformed (check the Host header)")
+    return defaults.bad_request(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: JSON under /api/, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return error(500, "server_error", "something went wrong on our side; it has been logged")
+    return defaults.server_error(request)

@@ -1,0 +1,394 @@
+"""The staff task inbox (/tasks/) and task pages: see, claim, release, decide, reassign.
+
+Every action is a POST that works without JavaScript (redirect back with a message) and,
+with HTMX, swaps the action panel in place. Refusals keep the page usable: 403 with the
+reason when the person may not act, 409 when someone else was quicker.
+"""
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import Group
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.timesince import timesince
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.middleware import HtmxDetails
+
+from .. import assignments, selectors
+from ..definitions import humanize
+from ..engine import TransitionNotAllowed
+from ..models import Event, StepRun, WorkflowInstance
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+TASK_PAGE = "workflows_app/task.html"
+SECTIONS = (
+    ("mine", "Assigned to me"),
+    ("group", "My groups' tasks"),
+    ("offered", "Offered to me as a backup"),
+)
+EMPTY = {
+    "mine": "Nothing is assigned to you. Claim a task under “My groups' tasks” to make it yours.",
+    "group": "No tasks wait for you. New tasks appear here when an application reaches a "
+    "step your group handles.",
+    "offered": "Nothing has been escalated to you. When a task is not handled in time, it is "
+    "offered here to its backup reviewers, who can accept it.",
+}
+NO_GROUPS = (
+    "You are not in any reviewer group yet, so no group tasks reach you. Ask an administrator "
+    "to add you to one."
+)
+FILTERED = " Choose “All workflows” to see tasks of other workflows."
+SORTS = (("due", "Due soonest"), ("waited", "Waited longest"), ("case", "Case number"))
+OUTCOME_LABELS = {"approved": "Approve", "rejected": "Reject"}
+COMMENT_MAX = 2000
+PAYLOAD_DEPTH = 8
+
+
+class InboxFilter(forms.Form):
+    """The GET form above the list; an unknown value falls back to its default."""
+
+    view = forms.ChoiceField(
+        label="Show", required=False, choices=[("all", "All my tasks"), *SECTIONS]
+    )
+    workflow = forms.ChoiceField(label="Workflow", required=False)
+    sort = forms.ChoiceField(label="Sort by", required=False, choices=SORTS)
+
+    def __init__(self, data, *, workflows: list[tuple[str, str]]):
+        super().__init__(data)
+        self.fields["workflow"].choices = [("", "All workflows"), *workflows]
+
+    def value(self, name: str, default: str) -> str:
+        """The cleaned value of one field, or `default` when it is missing or invalid."""
+        self.is_valid()
+        return self.cleaned_data.get(name) or default
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRow:
+    """One task as the inbox and the task page's header show it."""
+
+    run: StepRun
+    case_number: str
+    title: str
+    workflow: str
+    waited: str
+    time_left: str
+    overdue: bool
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One value of the application; `children` for a nested object or list."""
+
+    label: str
+    text: str = ""
+    children: tuple["Field", ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """One event of the history, with its details as readable pairs."""
+
+    event: Event
+    step: str
+    actor: str
+    details: tuple[tuple[str, str], ...]
+
+
+def task_row(run: StepRun, now: datetime) -> TaskRow:
+    """The display values of one task (no query: the definition and spec are cached)."""
+    spec = run.instance.spec
+    started = run.started_at or run.created_at
+    time_left, overdue = _time_left(run.due_at, now)
+    return TaskRow(
+        run=run,
+        case_number=run.instance.case_number,
+        title=spec.step(run.step_id).display_title,
+        workflow=spec.display_name,
+        waited=timesince(started, now, depth=1),
+        time_left=time_left,
+        overdue=overdue,
+        url=reverse("workflows:task", args=[run.pk]),
+    )
+
+
+def _time_left(due: datetime | None, now: datetime) -> tuple[str, bool]:
+    if due is None:
+        return "no deadline", False
+    if due <= now:
+        return f"overdue by {timesince(due, now, depth=1)}", True
+    return f"{timesince(now, due, depth=1)} left", False
+
+
+def payload_fields(value: Any, depth: int = 0) -> tuple[Field, ...]:
+    """The application as labelled fields, nested objects and lists as children."""
+    if isinstance(value, dict):
+        items = [(humanize(str(key)) or str(key), item) for key, item in value.items()]
+    elif isinstance(value, list):
+        items = [(f"#{number}", item) for number, item in enumerate(value, 1)]
+    else:
+        return (Field("Value", _scalar(value)),)
+    return tuple(_field(label, item, depth) for label, item in items)
+
+
+def _field(label: str, value: Any, depth: int) -> Field:
+    if isinstance(value, dict | list) and value and depth < PAYLOAD_DEPTH:
+        return Field(label, children=payload_fields(value, depth + 1))
+    return Field(label, _scalar(value))
+
+
+def _scalar(value: Any) -> str:
+    match value:
+        case None | "" | [] | {}:
+            return "—"
+        case bool():
+            return "Yes" if value else "No"
+        case dict() | list():  # nested deeper than PAYLOAD_DEPTH
+            return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _event_row(event: Event, titles: dict[str, str]) -> EventRow:
+    details = tuple(
+        (humanize(str(key)), v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
+        for key, v in event.detail.items()
+        if v not in (None, "", [], {})
+    )
+    actor = event.actor.removeprefix("user:")
+    return EventRow(event, titles.get(event.step, event.step), actor, details)
+
+
+# --- The inbox -----------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def inbox(request: HtmxHttpRequest) -> HttpResponse:
+    """The tasks waiting for me, in three sections; the list alone for an HTMX request."""
+    workflows = [(d.key, d.spec.display_name) for d in selectors.latest_definitions()]
+    form = InboxFilter(request.GET, workflows=workflows)
+    view, sort = form.value("view", "all"), form.value("sort", "due")
+    workflow = form.value("workflow", "") or None
+    now = timezone.now()
+    in_groups = request.user.groups.exists()
+    sections = []
+    for key, title in SECTIONS:
+        if view not in ("all", key):
+            continue
+        runs = selectors.inbox_tasks(request.user, view=key, sort=sort, workflow=workflow)
+        empty = NO_GROUPS if key != "mine" and not in_groups else EMPTY[key]
+        sections.append({"key": key, "title": title, "empty": empty + (FILTERED if workflow else ""),
+                         "rows": [task_row(run, now) for run in runs]})
+    template = "workflows_app/inbox.html" + ("#task-list" if request.htmx else "")
+    return render(request, template, {"form": form, "sections": sections})
+
+
+# --- The task page -------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def task(request: HtmxHttpRequest, run_id: UUID) -> HttpResponse:
+    """One task: the application, its history, and what I may do with it."""
+    run = _task_or_404(run_id)
+    if not _may_view(request.user, run):
+        return _forbidden(request, _not_yours(run))
+    return _task_page(request, run)
+
+
+def _task_or_404(run_id: UUID) -> StepRun:
+    run = selectors.task_for_page(run_id)
+    if run is None or not (run.assignee_group_id or run.assignee_user_id):
+        raise Http404("no such task")
+    return run
+
+
+def _may_view(user, run: StepRun) -> bool:
+    """Supervisors, the assignee, the claimant, the decider, and members of the group."""
+    if user.pk in (run.assignee_user_id, run.claimed_by_id) or assignments.is_supervisor(user):
+        return True
+    if run.completed_by and run.completed_by == assignments.actor_of(user):
+        return True
+    return bool(run.assignee_group_id) and user.groups.filter(pk=run.assignee_group_id).exists()
+
+
+def _not_yours(run: StepRun) -> str:
+    owner = run.assignee_group.name if run.assignee_group else "another person"
+    return f"This task belongs to {owner}, and you are not one of its reviewers."
+
+
+def _forbidden(request: HtmxHttpRequest, message: str) -> HttpResponse:
+    template = TASK_PAGE + ("#refusal" if request.htmx else "")
+    return render(request, template, {"error": message}, status=403)
+
+
+def _task_page(request, run: StepRun, *, error: str = "", status: int = 200) -> HttpResponse:
+    context = {
+        "task": task_row(run, timezone.now()),
+        "fields": payload_fields(run.instance.payload),
+        **_history_context(run),
+        **_panel_context(request.user, run, error=error),
+    }
+    return render(request, TASK_PAGE, context, status=status)
+
+
+def _history_context(run: StepRun) -> dict[str, Any]:
+    instance = run.instance
+    steps = selectors.step_views(instance, selectors.runs_of(instance))
+    titles = {step.id: step.title for step in steps}
+    events = [_event_row(event, titles) for event in selectors.events_of(instance)]
+    return {"steps": steps, "events": events}
+
+
+def _panel_context(user, run: StepRun, *, notice: str = "", error: str = "") -> dict[str, Any]:
+    can_act = assignments.may_act(user, run)
+    can_reassign = run.is_open and assignments.is_supervisor(user)
+    return {
+        "run": run,
+        "notice": notice,
+        "error": error,
+        "why_not": "" if can_act or not run.is_open else assignments.refusal(user, run),
+        "outcomes": [(r, _outcome_label(r)) for r in assignments.allowed_results(run)]
+        if can_act
+        else [],
+        "can_claim": can_act and bool(run.assignee_group_id) and not run.claimed_by_id,
+        "can_release": run.is_open and run.claimed_by_id == user.pk,
+        "can_reassign": can_reassign,
+        "assignees": _assignee_choices() if can_reassign else [],
+        "comment_max": COMMENT_MAX,
+    }
+
+
+def _outcome_label(result: str) -> str:
+    return OUTCOME_LABELS.get(result) or humanize(result)
+
+
+def _assignee_choices() -> list[str]:
+    return [f"group:{name}" for name in Group.objects.order_by("name").values_list("name", flat=True)]
+
+
+def _panel(request, run: StepRun, *, notice: str = "", error: str = "", status: int = 200):
+    """The action panel, with the history swapped out of band (an action adds events)."""
+    context = {**_panel_context(request.user, run, notice=notice, error=error),
+               **_history_context(run), "oob": True}
+    body = render_to_string(TASK_PAGE + "#action-panel", context, request=request)
+    body += render_to_string(TASK_PAGE + "#history", context, request=request)
+    return HttpResponse(body, status=status)
+
+
+# --- Actions -------------------------------------------------------------------------------
+
+
+def _act(request: HtmxHttpRequest, run_id: UUID, action: Callable[[StepRun], str]) -> HttpResponse:
+    """Run `action`; answer with the panel (HTMX) or a redirect back (PRG), or the refusal."""
+    run = _task_or_404(run_id)
+    try:
+        notice = action(run)
+    except assignments.NotAllowed as refusal:
+        return _refused(request, run_id, str(refusal), status=403)
+    except TransitionNotAllowed as conflict:
+        return _refused(request, run_id, str(conflict), status=409)
+    except ValueError as problem:
+        return _refused(request, run_id, str(problem), status=400)
+    if not request.htmx:
+        messages.success(request, notice)
+        return redirect("workflows:task", run_id=run_id)
+    return _panel(request, _task_or_404(run_id), notice=notice)
+
+
+def _refused(request: HtmxHttpRequest, run_id: UUID, message: str, *, status: int) -> HttpResponse:
+    run = _task_or_404(run_id)  # read again: someone else's action may have changed it
+    if not _may_view(request.user, run):
+        return _forbidden(request, _sentence(message))
+    if request.htmx:
+        return _panel(request, run, error=_sentence(message), status=status)
+    return _task_page(request, run, error=_sentence(message), status=status)
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return (text[:1].upper() + text[1:]).rstrip(".") + "."
+
+
+@login_required
+@require_POST
+def claim(request: HtmxHttpRequest, run_id: UUID) -> HttpResponse:
+    """Take a group task (or accept an escalated one) so nobody else works on it."""
+
+    def action(run: StepRun) -> str:
+        assignments.claim_task(run_id=run.pk, user=request.user)
+        verb = "accepted" if run.escalation_level else "claimed"
+        return f"You {verb} this task. It is listed under “Assigned to me” until you decide."
+
+    return _act(request, run_id, action)
+
+
+@login_required
+@require_POST
+def release(request: HtmxHttpRequest, run_id: UUID) -> HttpResponse:
+    """Give a claimed task back to its group."""
+
+    def action(run: StepRun) -> str:
+        assignments.release_task(run_id=run.pk, user=request.user)
+        return "You released this task. It is back in the group's list for anyone to claim."
+
+    return _act(request, run_id, action)
+
+
+@login_required
+@require_POST
+def decide(request: HtmxHttpRequest, run_id: UUID) -> HttpResponse:
+    """Record an outcome (approved, rejected, ...) with a comment; the workflow moves on."""
+    result = request.POST.get("result", "").strip()
+    comment = request.POST.get("comment", "").strip()
+
+    def action(run: StepRun) -> str:
+        if not result:
+            raise ValueError("choose an outcome")
+        if len(comment) > COMMENT_MAX:
+            raise ValueError(f"the comment is longer than {COMMENT_MAX} characters")
+        instance = assignments.decide_task(
+            run_id=run.pk, user=request.user, result=result, comment=comment
+        )
+        return _decided(instance, _outcome_label(result))
+
+    return _act(request, run_id, action)
+
+
+def _decided(instance: WorkflowInstance, label: str) -> str:
+    if instance.is_finished:
+        return f"Recorded “{label}”. {instance.case_number} is now {instance.status}."
+    step = instance.spec.step(instance.current_step).display_title
+    return f"Recorded “{label}”. {instance.case_number} moves on to “{step}”."
+
+
+@login_required
+@require_POST
+def reassign(request: HtmxHttpRequest, run_id: UUID) -> HttpResponse:
+    """Supervisors: hand the task to another group or person, with a reason."""
+    to = request.POST.get("to", "").strip()
+    reason = request.POST.get("reason", "").strip()
+
+    def action(run: StepRun) -> str:
+        assignments.reassign_task(run_id=run.pk, to=to, reason=reason, actor=request.user)
+        return f"Reassigned to {to}. The history records your reason."
+
+    return _act(request, run_id, action)
