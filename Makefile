@@ -33,8 +33,20 @@ run: $(STAMP)
 	@$(PY) manage.py setup_demo
 	@PORT=$(PORT) $(PY) manage.py run_all --port $(PORT)
 
+# The whole suite on SQLite + the ORM broker, then again on PostgreSQL + the Redis broker
+# when TEST_DATABASE_URL and TEST_REDIS_URL are set and reachable (.ci/run sets them).
 test: $(STAMP)
-	@$(PY) -m pytest -q -p no:cacheprovider
+	@echo "== Suite on SQLite + django-q2 ORM broker"
+	@env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	@if [ -z "$$TEST_DATABASE_URL" ] || [ -z "$$TEST_REDIS_URL" ]; then \
+	  echo "== SKIPPED the PostgreSQL + Redis run: set TEST_DATABASE_URL and TEST_REDIS_URL to run it"; \
+	elif ! $(PY) tests/reachable.py "$$TEST_DATABASE_URL" "$$TEST_REDIS_URL"; then \
+	  echo "== SKIPPED the PostgreSQL + Redis run: the servers above are not reachable"; \
+	else \
+	  echo "== Suite on PostgreSQL + django-q2 Redis broker"; \
+	  DATABASE_URL="$$TEST_DATABASE_URL" REDIS_URL="$$TEST_REDIS_URL" \
+	    $(PY) -m pytest -q -p no:cacheprovider -m "not browser" $(PYTEST_ARGS); \
+	fi
 
 lint: $(STAMP)
 	@$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

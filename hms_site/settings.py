@@ -111,9 +111,10 @@ CACHES = {
     "default": (
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
         if REDIS_URL
+        # The embedded default runs on one machine: a file cache is shared by its processes.
         else {
-            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-            "LOCATION": "hms_cache",
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(BASE_DIR / "var" / "cache"),
         }
     )
 }

@@ -94,6 +94,8 @@ def claim_task(*, run_id, user) -> StepRun:
     run = _task(run_id)
     if run.claimed_by_id == user.pk and run.state == RunState.WAITING:
         return run
+    if run.claimed_by_id and run.state == RunState.WAITING:
+        raise TransitionNotAllowed(f"this task was already taken by {run.claimed_by.get_username()}")
     _check(user, run)
     now = timezone.now()
     with transaction.atomic():

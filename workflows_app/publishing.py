@@ -176,6 +176,7 @@ def _groups_named(spec: WorkflowSpec) -> set[str]:
     }
 
 
+@transaction.atomic
 def publish(spec: WorkflowSpec, report: LoadReport | None = None) -> tuple[WorkflowDefinition, bool]:
     """Publish `spec` as a new version unless the newest version is the same document."""
     report = report or LoadReport()

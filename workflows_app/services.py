@@ -241,9 +241,25 @@ def _schedule_retry(run: StepRun, instance: WorkflowInstance, outcome: Outcome, 
            retry_at=wake.isoformat(), delay_seconds=round(delay, 3))
 
 
-def _guarded(run: StepRun, expect: str, **changes) -> None:
-    """Update `run` only if it is still in state `expect` at this attempt; else it moved on."""
-    changed = StepRun.objects.filter(pk=run.pk, state=expect, attempts=run.attempts).update(
+def _seen(run: StepRun) -> dict[str, Any]:
+    """What a guarded update checks is unchanged (see _guarded)."""
+    return {
+        "attempts": run.attempts,
+        "assignee_group_id": run.assignee_group_id,
+        "assignee_user_id": run.assignee_user_id,
+        "escalation_level": run.escalation_level,
+        "claimed_by_id": run.claimed_by_id,
+    }
+
+
+def _guarded(run: StepRun, expect: str, *, seen: dict[str, Any] | None = None, **changes) -> None:
+    """Update `run` only if it is still as the caller saw it; else it moved on.
+
+    "As seen" is the state and attempt, and for tasks the assignee, level and claimant, so
+    a person's decision cannot land on a task escalated or reassigned away from them
+    between their permission check and their write.
+    """
+    changed = StepRun.objects.filter(pk=run.pk, state=expect, **(seen or _seen(run))).update(
         **changes
     )
     if not changed:
@@ -483,6 +499,7 @@ def _escalate(run, instance, step, action: engine.TimeoutAction, *, now: datetim
     step) is passed over: separation of duties holds through escalation too.
     """
     service = specs.get_service(step.service)
+    seen = _seen(run)
     skipped = []
     while action.assignee and _conflicts(run, action.assignee):
         skipped.append(action.assignee)
@@ -494,7 +511,7 @@ def _escalate(run, instance, step, action: engine.TimeoutAction, *, now: datetim
     _assign(run, assignee, now=now)
     run.claimed_by_id, run.claimed_at, run.reminders_sent = None, None, 0
     _guarded(
-        run, run.state, state=RunState.WAITING, assignee_group_id=run.assignee_group_id,
+        run, run.state, seen=seen, state=RunState.WAITING, assignee_group_id=run.assignee_group_id,
         assignee_user_id=run.assignee_user_id, escalation_level=action.level,
         escalation_exhausted=action.exhausted, due_at=run.due_at, claimed_by_id=None,
         claimed_at=None, reminders_sent=0, wake_at=next_task_wake(run, window_start=now),
@@ -590,19 +607,20 @@ def reschedule_task(run: StepRun, *, now: datetime) -> None:
 
 def release_claim(run: StepRun, *, actor: str, now: datetime, reason: str = "") -> None:
     """Give a claimed task back to its group."""
+    seen = _seen(run)
     run.claimed_by_id, run.claimed_at = None, None
-    _guarded(run, RunState.WAITING, claimed_by_id=None, claimed_at=None,
+    _guarded(run, RunState.WAITING, seen=seen, claimed_by_id=None, claimed_at=None,
              wake_at=next_task_wake(run, window_start=_window_start(run)))
     _event(run.instance, run, Event.Type.RELEASED, actor=actor, reason=reason)
 
 
 def reassign(run: StepRun, *, to: str, reason: str, actor: str, now: datetime) -> None:
     """Point a waiting task at another group or person, recording who, from whom, to whom, why."""
-    before = _assignee_label(run)
+    before, seen = _assignee_label(run), _seen(run)
     _assign(run, to, now=now)
     run.claimed_by_id, run.claimed_at, run.reminders_sent = None, None, 0
     _guarded(
-        run, RunState.WAITING, assignee_group_id=run.assignee_group_id,
+        run, RunState.WAITING, seen=seen, assignee_group_id=run.assignee_group_id,
         assignee_user_id=run.assignee_user_id, claimed_by_id=None, claimed_at=None,
         reminders_sent=0, wake_at=next_task_wake(run, window_start=now),
     )
