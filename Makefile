@@ -29,9 +29,11 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 run: $(STAMP)
+	@echo "== Migrating the database (db.sqlite3)"
 	@$(PY) manage.py migrate --noinput -v0
-	@$(PY) manage.py setup_demo
-	@PORT=$(PORT) $(PY) manage.py run_all --port $(PORT)
+	@echo "== Loading the examples in workflows/ and the demo users"
+	@$(PY) manage.py setup_demo --port $(PORT)
+	@$(PY) manage.py run_all --port $(PORT)
 
 # The whole suite on SQLite + the ORM broker, then again on PostgreSQL + the Redis broker
 # when TEST_DATABASE_URL and TEST_REDIS_URL are set and reachable (.ci/run sets them).
