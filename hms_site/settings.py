@@ -86,13 +86,20 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Queue (django-q2) ----------------------------------------------------------------------
 # Our rows are the source of truth: django-q2 never retries our jobs (max_attempts=1,
-# ack_failures), our own step-run rows hold attempts, backoff and leases. timeout < retry.
+# ack_failures), our own step-run rows hold attempts, backoff and leases.
+# Ordering that keeps one step run in one worker at a time (DJANGO-Q2.md, rule 5):
+#   HTTP read timeout < task timeout < step lease, and task timeout < broker retry.
 REDIS_URL = os.environ.get("REDIS_URL", "")
+HMS_TASK_TIMEOUT = int(os.environ.get("HMS_TASK_TIMEOUT", "90"))
+# Seconds a worker holds a claimed step run before the timer gives it to another worker.
+HMS_STEP_LEASE_SECONDS = int(os.environ.get("HMS_STEP_LEASE_SECONDS", str(HMS_TASK_TIMEOUT + 10)))
+# Seconds after enqueueing before the timer re-enqueues a message that was never taken.
+HMS_REDELIVERY_SECONDS = int(os.environ.get("HMS_REDELIVERY_SECONDS", "60"))
 Q_CLUSTER = {
     "name": "hms",
     "workers": int(os.environ.get("HMS_WORKERS", "2")),
-    "timeout": 90,
-    "retry": 120,
+    "timeout": HMS_TASK_TIMEOUT,
+    "retry": HMS_TASK_TIMEOUT + 30,
     "max_attempts": 1,
     "ack_failures": True,
     "save_limit": 1000,
@@ -122,10 +129,6 @@ CACHES = {
 # --- Workflows ------------------------------------------------------------------------------
 HMS_PUBLIC_URL = os.environ.get("HMS_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 HMS_PYTHON_SERVICES = _env_list("HMS_PYTHON_SERVICES", "workflows_app.builtin")
-# Seconds a worker may hold a step run before another may take it again (lease).
-HMS_STEP_LEASE_SECONDS = int(os.environ.get("HMS_STEP_LEASE_SECONDS", "60"))
-# Seconds after enqueueing before the timer re-enqueues a message that was never taken.
-HMS_REDELIVERY_SECONDS = int(os.environ.get("HMS_REDELIVERY_SECONDS", "30"))
 # How often the timer thread of each qcluster worker looks for due step runs.
 HMS_TIMER_INTERVAL = float(os.environ.get("HMS_TIMER_INTERVAL", "0.5"))
 HMS_MAX_BODY_BYTES = 1024 * 1024
@@ -197,3 +200,49 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# --- Health (/healthz) ----------------------------------------------------------------------
+# Each worker's timer thread records a tick at most every 10 s, so a "timer" tick older than
+# this means no worker is polling (stopped or frozen); keep it well above 10 s.
+HMS_HEALTH_STALE_SECONDS = int(os.environ.get("HMS_HEALTH_STALE_SECONDS", "60"))
+# The scheduled sweep runs every minute from django-q2's scheduler (passes ~30 s apart).
+HMS_HEALTH_SWEEP_STALE_SECONDS = int(os.environ.get("HMS_HEALTH_SWEEP_STALE_SECONDS", "300"))
+
+# --- Production (DEBUG=false): a real secret, HTTPS only, real mail (docs/deploy.md) -------
+from django.core.exceptions import ImproperlyConfigured  # noqa: E402
+
+_DEV_SECRET_KEY = "dev-only-insecure-key-change-me-in-production-0123456789"
+if not DEBUG and SECRET_KEY in ("", _DEV_SECRET_KEY):
+    raise ImproperlyConfigured(
+        "DEBUG is false but SECRET_KEY is missing or is the development key: set the "
+        "SECRET_KEY environment variable to a long random value, the same on every web and "
+        "qcluster machine (python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+    )
+_PRODUCTION = not DEBUG
+# Each may be turned off by its variable, e.g. SECURE_SSL_REDIRECT=false when a proxy redirects.
+SECURE_SSL_REDIRECT = _env_bool("SECURE_SSL_REDIRECT", _PRODUCTION)
+# Load balancers probe health over plain HTTP; a redirect would read as "down".
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", _PRODUCTION)
+CSRF_COOKIE_SECURE = _env_bool("CSRF_COOKIE_SECURE", _PRODUCTION)
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", 31536000 if _PRODUCTION else 0))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", _PRODUCTION)
+SECURE_HSTS_PRELOAD = _env_bool("SECURE_HSTS_PRELOAD", _PRODUCTION)
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from clients).
+if _env_bool("SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS", "")
+
+# Production sends real mail: SMTP (EMAIL_HOST, default localhost) unless EMAIL_BACKEND is set.
+if _PRODUCTION and "EMAIL_BACKEND" not in os.environ:
+    MAILERS["default"]["BACKEND"] = "django.core.mail.backends.smtp.EmailBackend"
+if MAILERS["default"]["BACKEND"] == "django.core.mail.backends.smtp.EmailBackend":
+    _smtp = MAILERS["default"]["OPTIONS"]
+    _smtp.setdefault("host", "localhost")
+    if "port" in _smtp:
+        _smtp["port"] = int(_smtp["port"])
+    _smtp["use_tls"] = _env_bool("EMAIL_USE_TLS", False)
+    _smtp["use_ssl"] = _env_bool("EMAIL_USE_SSL", False)
+    # A worker sending mail must not hang past its step lease.
+    _smtp["timeout"] = int(os.environ.get("EMAIL_TIMEOUT", "10"))
+SERVER_EMAIL = os.environ.get("SERVER_EMAIL", DEFAULT_FROM_EMAIL)

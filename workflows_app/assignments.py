@@ -125,8 +125,11 @@ def release_task(*, run_id, user) -> StepRun:
 def decide_task(*, run_id, user, result: str, comment: str = "") -> WorkflowInstance:
     """A person's decision on a task: checked, then completed like any other answer."""
     run = _task(run_id)
-    if run.state != RunState.WAITING and run.state != RunState.QUEUED:
-        raise TransitionNotAllowed(f"this task is already {run.get_state_display().lower()}")
+    if run.state == RunState.SUCCEEDED:
+        by = run.completed_by.removeprefix("user:") or "someone"
+        raise TransitionNotAllowed(f"this task was already completed ('{run.result}' by {by})")
+    if run.state != RunState.WAITING:
+        raise TransitionNotAllowed(f"this task is closed ({run.get_state_display().lower()})")
     _check(user, run)
     if result not in allowed_results(run):
         raise NotAllowed(f"'{result}' is not an outcome of this step; use one of "

@@ -179,8 +179,8 @@ def _earliest(moment: datetime, due: datetime | None) -> datetime:
 
 
 def _lease(service) -> timedelta:
-    request_timeout = service.timeout_seconds or 10
-    return timedelta(seconds=max(settings.HMS_STEP_LEASE_SECONDS, request_timeout + 30))
+    """How long a claim holds: longer than a worker may run one task (settings explain)."""
+    return timedelta(seconds=settings.HMS_STEP_LEASE_SECONDS)
 
 
 def _redelivery() -> timedelta:

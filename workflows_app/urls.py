@@ -1,10 +1,9 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, re_path
 
-from .views import api
+from .views import api, inbox, task_actions, tracker
 from .views import board as board_views
-from .views import inbox
-from .views import tracker
+from .views.health import healthz
 
 app_name = "workflows"
 
@@ -16,19 +15,24 @@ urlpatterns = [
     path("api/tasks/<str:task_id>/complete", api.complete_task, name="api-complete-task"),
     path("api/openapi.json", api.openapi, name="api-openapi"),
     re_path(r"^api/", api.not_found),
+    path("healthz", healthz, name="healthz"),
     path("track/", tracker.track_find, name="track-find"),
     path("track/<str:instance_id>/", tracker.track, name="track"),
     path("board/", board_views.board, name="board"),
     path("tasks/", inbox.inbox, name="inbox"),
     path("tasks/<uuid:run_id>/", inbox.task, name="task"),
-    path("tasks/<uuid:run_id>/claim", inbox.claim, name="task-claim"),
-    path("tasks/<uuid:run_id>/release", inbox.release, name="task-release"),
-    path("tasks/<uuid:run_id>/decide", inbox.decide, name="task-decide"),
-    path("tasks/<uuid:run_id>/reassign", inbox.reassign, name="task-reassign"),
+    path("tasks/<uuid:run_id>/claim", task_actions.claim, name="task-claim"),
+    path("tasks/<uuid:run_id>/release", task_actions.release, name="task-release"),
+    path("tasks/<uuid:run_id>/decide", task_actions.decide, name="task-decide"),
+    path("tasks/<uuid:run_id>/reassign", task_actions.reassign, name="task-reassign"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),
         name="login",
     ),
-    path("accounts/logout/", auth_views.LogoutView.as_view(next_page="workflows:login"), name="logout"),
+    path(
+        "accounts/logout/",
+        auth_views.LogoutView.as_view(next_page="workflows:login"),
+        name="logout",
+    ),
 ]

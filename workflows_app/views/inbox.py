@@ -1,35 +1,32 @@
-"""The staff task inbox (/tasks/) and task pages: see, claim, release, decide, reassign.
+"""The staff task inbox (/tasks/) and the task page; the actions live in task_actions.py.
 
-Every action is a POST that works without JavaScript (redirect back with a message) and,
-with HTMX, swaps the action panel in place. Refusals keep the page usable: 403 with the
-reason when the person may not act, 409 when someone else was quicker.
+The inbox lists my tasks, my groups' unclaimed tasks and escalations offered to me, sortable
+and filterable; with HTMX only the list partial is sent. The task page shows the application
+(always escaped), its history, and the action panel that task_actions.py swaps in place.
 """
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from django import forms
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import Group
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.timesince import timesince
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.middleware import HtmxDetails
 
 from .. import assignments, selectors
 from ..definitions import humanize
-from ..engine import TransitionNotAllowed
-from ..models import Event, StepRun, WorkflowInstance
+from ..models import Event, StepRun
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -122,7 +119,7 @@ def task_row(run: StepRun, now: datetime) -> TaskRow:
         case_number=run.instance.case_number,
         title=spec.step(run.step_id).display_title,
         workflow=spec.display_name,
-        waited=timesince(started, now, depth=1),
+        waited=timesince(started, now, depth=2),
         time_left=time_left,
         overdue=overdue,
         url=reverse("workflows:task", args=[run.pk]),
@@ -133,8 +130,8 @@ def _time_left(due: datetime | None, now: datetime) -> tuple[str, bool]:
     if due is None:
         return "no deadline", False
     if due <= now:
-        return f"overdue by {timesince(due, now, depth=1)}", True
-    return f"{timesince(now, due, depth=1)} left", False
+        return f"overdue by {timesince(due, now, depth=2)}", True
+    return f"{timesince(now, due, depth=2)} left", False
 
 
 def payload_fields(value: Any, depth: int = 0) -> tuple[Field, ...]:
@@ -167,7 +164,7 @@ def _scalar(value: Any) -> str:
 
 def _event_row(event: Event, titles: dict[str, str]) -> EventRow:
     details = tuple(
-        (humanize(str(key)), v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
+        (humanize(str(key)), v if isinstance(v, str) else _scalar(v))
         for key, v in event.detail.items()
         if v not in (None, "", [], {})
     )
@@ -195,8 +192,14 @@ def inbox(request: HtmxHttpRequest) -> HttpResponse:
             continue
         runs = selectors.inbox_tasks(request.user, view=key, sort=sort, workflow=workflow)
         empty = NO_GROUPS if key != "mine" and not in_groups else EMPTY[key]
-        sections.append({"key": key, "title": title, "empty": empty + (FILTERED if workflow else ""),
-                         "rows": [task_row(run, now) for run in runs]})
+        sections.append(
+            {
+                "key": key,
+                "title": title,
+                "empty": empty + (FILTERED if workflow else ""),
+                "rows": [task_row(run, now) for run in runs],
+            }
+        )
     template = "workflows_app/inbox.html" + ("#task-list" if request.htmx else "")
     return render(request, template, {"form": form, "sections": sections})
 
@@ -208,20 +211,21 @@ def inbox(request: HtmxHttpRequest) -> HttpResponse:
 @require_GET
 def task(request: HtmxHttpRequest, run_id: UUID) -> HttpResponse:
     """One task: the application, its history, and what I may do with it."""
-    run = _task_or_404(run_id)
-    if not _may_view(request.user, run):
-        return _forbidden(request, _not_yours(run))
-    return _task_page(request, run)
+    run = task_or_404(run_id)
+    if not may_view(request.user, run):
+        return forbidden(request, not_yours(run))
+    return task_page(request, run)
 
 
-def _task_or_404(run_id: UUID) -> StepRun:
+def task_or_404(run_id: UUID) -> StepRun:
+    """The task with what its page shows; 404 for an unknown id or an automated step's run."""
     run = selectors.task_for_page(run_id)
     if run is None or not (run.assignee_group_id or run.assignee_user_id):
         raise Http404("no such task")
     return run
 
 
-def _may_view(user, run: StepRun) -> bool:
+def may_view(user, run: StepRun) -> bool:
     """Supervisors, the assignee, the claimant, the decider, and members of the group."""
     if user.pk in (run.assignee_user_id, run.claimed_by_id) or assignments.is_supervisor(user):
         return True
@@ -230,17 +234,22 @@ def _may_view(user, run: StepRun) -> bool:
     return bool(run.assignee_group_id) and user.groups.filter(pk=run.assignee_group_id).exists()
 
 
-def _not_yours(run: StepRun) -> str:
+def not_yours(run: StepRun) -> str:
+    """Why an outsider may not see a task, naming only its group."""
     owner = run.assignee_group.name if run.assignee_group else "another person"
     return f"This task belongs to {owner}, and you are not one of its reviewers."
 
 
-def _forbidden(request: HtmxHttpRequest, message: str) -> HttpResponse:
+def forbidden(request: HtmxHttpRequest, message: str) -> HttpResponse:
+    """403 that says why, without anything of the application (a fragment for HTMX)."""
     template = TASK_PAGE + ("#refusal" if request.htmx else "")
     return render(request, template, {"error": message}, status=403)
 
 
-def _task_page(request, run: StepRun, *, error: str = "", status: int = 200) -> HttpResponse:
+def task_page(
+    request: HtmxHttpRequest, run: StepRun, *, error: str = "", status: int = 200
+) -> HttpResponse:
+    """The whole task page (also after a refusal, with the reason and its status)."""
     context = {
         "task": task_row(run, timezone.now()),
         "fields": payload_fields(run.instance.payload),
@@ -266,7 +275,7 @@ def _panel_context(user, run: StepRun, *, notice: str = "", error: str = "") -> 
         "notice": notice,
         "error": error,
         "why_not": "" if can_act or not run.is_open else assignments.refusal(user, run),
-        "outcomes": [(r, _outcome_label(r)) for r in assignments.allowed_results(run)]
+        "outcomes": [(r, outcome_label(r)) for r in assignments.allowed_results(run)]
         if can_act
         else [],
         "can_claim": can_act and bool(run.assignee_group_id) and not run.claimed_by_id,
@@ -277,118 +286,26 @@ def _panel_context(user, run: StepRun, *, notice: str = "", error: str = "") -> 
     }
 
 
-def _outcome_label(result: str) -> str:
+def outcome_label(result: str) -> str:
+    """The button text of an outcome: "Approve", "Reject", "Needs info"."""
     return OUTCOME_LABELS.get(result) or humanize(result)
 
 
 def _assignee_choices() -> list[str]:
-    return [f"group:{name}" for name in Group.objects.order_by("name").values_list("name", flat=True)]
+    return [
+        f"group:{name}" for name in Group.objects.order_by("name").values_list("name", flat=True)
+    ]
 
 
-def _panel(request, run: StepRun, *, notice: str = "", error: str = "", status: int = 200):
+def action_panel(
+    request: HtmxHttpRequest, run: StepRun, *, notice: str = "", error: str = "", status: int = 200
+) -> HttpResponse:
     """The action panel, with the history swapped out of band (an action adds events)."""
-    context = {**_panel_context(request.user, run, notice=notice, error=error),
-               **_history_context(run), "oob": True}
+    context = {
+        **_panel_context(request.user, run, notice=notice, error=error),
+        **_history_context(run),
+        "oob": True,
+    }
     body = render_to_string(TASK_PAGE + "#action-panel", context, request=request)
     body += render_to_string(TASK_PAGE + "#history", context, request=request)
     return HttpResponse(body, status=status)
-
-
-# --- Actions -------------------------------------------------------------------------------
-
-
-def _act(request: HtmxHttpRequest, run_id: UUID, action: Callable[[StepRun], str]) -> HttpResponse:
-    """Run `action`; answer with the panel (HTMX) or a redirect back (PRG), or the refusal."""
-    run = _task_or_404(run_id)
-    try:
-        notice = action(run)
-    except assignments.NotAllowed as refusal:
-        return _refused(request, run_id, str(refusal), status=403)
-    except TransitionNotAllowed as conflict:
-        return _refused(request, run_id, str(conflict), status=409)
-    except ValueError as problem:
-        return _refused(request, run_id, str(problem), status=400)
-    if not request.htmx:
-        messages.success(request, notice)
-        return redirect("workflows:task", run_id=run_id)
-    return _panel(request, _task_or_404(run_id), notice=notice)
-
-
-def _refused(request: HtmxHttpRequest, run_id: UUID, message: str, *, status: int) -> HttpResponse:
-    run = _task_or_404(run_id)  # read again: someone else's action may have changed it
-    if not _may_view(request.user, run):
-        return _forbidden(request, _sentence(message))
-    if request.htmx:
-        return _panel(request, run, error=_sentence(message), status=status)
-    return _task_page(request, run, error=_sentence(message), status=status)
-
-
-def _sentence(text: str) -> str:
-    text = text.strip()
-    return (text[:1].upper() + text[1:]).rstrip(".") + "."
-
-
-@login_required
-@require_POST
-def claim(request: HtmxHttpRequest, run_id: UUID) -> HttpResponse:
-    """Take a group task (or accept an escalated one) so nobody else works on it."""
-
-    def action(run: StepRun) -> str:
-        assignments.claim_task(run_id=run.pk, user=request.user)
-        verb = "accepted" if run.escalation_level else "claimed"
-        return f"You {verb} this task. It is listed under “Assigned to me” until you decide."
-
-    return _act(request, run_id, action)
-
-
-@login_required
-@require_POST
-def release(request: HtmxHttpRequest, run_id: UUID) -> HttpResponse:
-    """Give a claimed task back to its group."""
-
-    def action(run: StepRun) -> str:
-        assignments.release_task(run_id=run.pk, user=request.user)
-        return "You released this task. It is back in the group's list for anyone to claim."
-
-    return _act(request, run_id, action)
-
-
-@login_required
-@require_POST
-def decide(request: HtmxHttpRequest, run_id: UUID) -> HttpResponse:
-    """Record an outcome (approved, rejected, ...) with a comment; the workflow moves on."""
-    result = request.POST.get("result", "").strip()
-    comment = request.POST.get("comment", "").strip()
-
-    def action(run: StepRun) -> str:
-        if not result:
-            raise ValueError("choose an outcome")
-        if len(comment) > COMMENT_MAX:
-            raise ValueError(f"the comment is longer than {COMMENT_MAX} characters")
-        instance = assignments.decide_task(
-            run_id=run.pk, user=request.user, result=result, comment=comment
-        )
-        return _decided(instance, _outcome_label(result))
-
-    return _act(request, run_id, action)
-
-
-def _decided(instance: WorkflowInstance, label: str) -> str:
-    if instance.is_finished:
-        return f"Recorded “{label}”. {instance.case_number} is now {instance.status}."
-    step = instance.spec.step(instance.current_step).display_title
-    return f"Recorded “{label}”. {instance.case_number} moves on to “{step}”."
-
-
-@login_required
-@require_POST
-def reassign(request: HtmxHttpRequest, run_id: UUID) -> HttpResponse:
-    """Supervisors: hand the task to another group or person, with a reason."""
-    to = request.POST.get("to", "").strip()
-    reason = request.POST.get("reason", "").strip()
-
-    def action(run: StepRun) -> str:
-        assignments.reassign_task(run_id=run.pk, to=to, reason=reason, actor=request.user)
-        return f"Reassigned to {to}. The history records your reason."
-
-    return _act(request, run_id, action)
