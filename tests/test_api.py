@@ -604,6 +604,30 @@ class StatusTests(ApiCase):
         assert response.status_code == 200
         assert response.json()["instanceId"] == str(instance.uuid)
 
+    def test_an_anonymous_reader_sees_no_staff_names_or_internal_details(self):
+        make_service("reviewSvc", "human", group="plan-reviewers")
+        definition = simple_workflow(
+            "open-door",
+            public=True,
+            steps=[
+                {"id": "review", "service": "reviewSvc"},
+                {"id": "after", "service": "reviewSvc"},
+            ],
+        )
+        instance = start(definition)
+        review = StepRun.objects.get(instance=instance)
+        services.complete_task(run_id=review.pk, result="approved", actor="user:rita")
+        services.record_late_answer(run=review, result="x", actor="user:rita", reason="late")
+        staff = self.get(status_url(instance), token=self.token).json()
+        anonymous = self.get(status_url(instance)).json()
+        assert staff["history"][0]["by"] == "user:rita" and "by" not in anonymous["history"][0]
+        assert staff["currentTask"]["assignee"] == "group:plan-reviewers"
+        assert "assignee" not in anonymous["currentTask"]
+        assert anonymous["events"] == [
+            {"type": "late_callback", "step": "review", "time": staff["events"][0]["time"]}
+        ]
+        assert "rita" not in json.dumps(anonymous)
+
     def test_reading_a_non_public_instance_without_a_token_is_401(self):
         instance = start(self.definition)
         assert self.get(status_url(instance)).status_code == 401
@@ -696,6 +720,15 @@ class CancelAndRetryTests(ApiCase):
             "reason": "sent twice",
             "actor": "token:portal",
             "time": None,
+        }
+        assert document["steps"][0] == {
+            "id": "one",
+            "title": "One",
+            "state": "upcoming",
+            "startedAt": None,
+            "endedAt": None,
+            "dueAt": None,
+            "result": None,
         }
         again = self.post(url, {"reason": "again"}, token=self.token)
         assert again.status_code == 409

@@ -75,6 +75,8 @@ def step_views(instance: WorkflowInstance, runs: list[StepRun]) -> list[StepView
     views = []
     for step in instance.spec.steps:
         run = latest.get(step.id)
+        if run is not None and run.state == RunState.CANCELLED:
+            run = None  # a step whose only run was cancelled never happened, for the reader
         views.append(
             StepView(
                 id=step.id,

@@ -12,7 +12,7 @@ def iso(moment: datetime | None) -> str | None:
 
 
 def instance_status(instance: WorkflowInstance) -> dict[str, Any]:
-    """The status document of one instance (three queries: the runs, the events, the tasks)."""
+    """The status document of one instance (two queries: its runs, its events)."""
     runs = selectors.runs_of(instance)
     events = selectors.events_of(instance)
     definition = instance.pinned
@@ -37,6 +37,19 @@ def instance_status(instance: WorkflowInstance) -> dict[str, Any]:
     return document
 
 
+def without_people(document: dict[str, Any]) -> dict[str, Any]:
+    """The document as anyone may read it: no staff names, no internal event details."""
+    return {
+        **document,
+        "history": [
+            {k: v for k, v in e.items() if k not in ("by", "error")} for e in document["history"]
+        ],
+        "events": [{k: e[k] for k in ("type", "step", "time")} for e in document["events"]],
+        "currentTask": document["currentTask"]
+        and {k: v for k, v in document["currentTask"].items() if k != "assignee"},
+    }
+
+
 def _history_entry(run: StepRun) -> dict[str, Any]:
     entry = {
         "step": run.step_id,
@@ -55,14 +68,16 @@ def _history_entry(run: StepRun) -> dict[str, Any]:
 
 
 def _step(view: selectors.StepView) -> dict[str, Any]:
+    # A step whose only run was cancelled reads `upcoming`: it shows no times either.
+    ran = view.state != "upcoming"
     return {
         "id": view.id,
         "title": view.title,
         "state": view.state,
-        "startedAt": iso(view.started_at),
-        "endedAt": iso(view.ended_at),
-        "dueAt": iso(view.due_at),
-        "result": view.result or None,
+        "startedAt": iso(view.started_at) if ran else None,
+        "endedAt": iso(view.ended_at) if ran else None,
+        "dueAt": iso(view.due_at) if ran else None,
+        "result": (view.result or None) if ran else None,
     }
 
 

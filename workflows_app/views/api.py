@@ -22,7 +22,7 @@ from ..auth import ApiError, authenticate, authorize_callback, is_signed_callbac
 from ..engine import TransitionNotAllowed
 from ..models import ApiToken, StepRun, WorkflowInstance
 from ..openapi import OPENAPI
-from ..serializers import instance_status
+from ..serializers import instance_status, without_people
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +243,10 @@ def _instance(request: HttpRequest, instance_id: str, scope: str) -> WorkflowIns
 @api_view("GET")
 def status(request: HttpRequest, instance_id: str) -> JsonResponse:
     instance = _instance(request, instance_id, ApiToken.Scope.START)
-    return JsonResponse(instance_status(instance))
+    document = instance_status(instance)
+    if getattr(request, "api_token", None) is None:
+        document = without_people(document)
+    return JsonResponse(document)
 
 
 @api_view("POST")

@@ -1,11 +1,15 @@
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from ...definitions import InvalidDefinition
 from ...publishing import load_files
+from .validate_workflow import database_not_ready
 
 
 class Command(BaseCommand):
-    help = "Validate and load workflow definitions and service files (JSON or YAML). All or nothing."
+    help = (
+        "Validate and load workflow definitions and service files (JSON or YAML). All or nothing."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("files", nargs="+", metavar="FILE")
@@ -19,6 +23,8 @@ class Command(BaseCommand):
             raise CommandError(
                 f"{len(exc.problems)} problem(s) found; nothing was loaded."
             ) from None
+        except DatabaseError as exc:
+            raise database_not_ready(exc) from None
         for line in report.lines:
             self.stdout.write(line)
         self.stdout.write(self.style.SUCCESS(f"Loaded {len(files)} file(s)."))

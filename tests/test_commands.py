@@ -1,0 +1,194 @@
+"""The management commands of CONTRACT §5, in process and as real processes (exit codes)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from datetime import timedelta
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
+from django.test import SimpleTestCase, TestCase
+from django.utils import timezone
+
+from tests.factories import make_definition, make_seed_services, start
+from workflows_app.models import ApiToken, Event, Service, StepRun, WorkflowDefinition
+
+REPO = Path(settings.BASE_DIR)
+WORKFLOWS = sorted(str(p) for p in (REPO / "workflows").iterdir() if p.suffix in {".json", ".yaml"})
+FIXTURES = REPO / "tests" / "fixtures" / "definitions"
+BAD = str(FIXTURES / "many-problems.yaml")
+
+
+def run(*args: str) -> tuple[str, str]:
+    """call_command, returning what it wrote to stdout and stderr."""
+    out, err = StringIO(), StringIO()
+    call_command(*args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+class CreateApiTokenTests(TestCase):
+    def test_the_last_line_is_a_token_that_the_api_accepts(self):
+        out, err = run("create_api_token", "portal")
+        raw = out.strip().splitlines()[-1]
+        assert "shown only once" in err
+        make_seed_services()
+        instance = start(make_definition())
+        response = self.client.get(
+            f"/api/workflows/{instance.uuid}/status", headers={"Authorization": f"Bearer {raw}"}
+        )
+        assert response.status_code == 200
+
+    def test_only_the_hash_of_the_token_is_stored(self):
+        out, _ = run("create_api_token", "portal")
+        raw = out.strip().splitlines()[-1]
+        token = ApiToken.objects.get()
+        assert token.key_hash == ApiToken.hash(raw)
+        assert raw not in json.dumps([str(v) for v in vars(token).values()])
+
+    def test_scopes_and_workflows_limit_the_token(self):
+        out, _ = run("create_api_token", "ops", "--scope", "operate", "--workflow", "parking")
+        token = ApiToken.objects.get()
+        assert (token.name, token.scopes, token.workflows) == ("ops", ["operate"], ["parking"])
+        assert not token.allows("start", "parking")
+
+    def test_an_empty_name_is_refused(self):
+        with pytest.raises(CommandError):
+            run("create_api_token", "  ")
+        assert ApiToken.objects.count() == 0
+
+
+class LoadWorkflowsTests(TestCase):
+    def test_the_repositorys_workflows_load_together_with_their_services(self):
+        out, _ = run("load_workflows", *WORKFLOWS)
+        keys = sorted(WorkflowDefinition.objects.values_list("key", "version"))
+        assert keys == [("address-change", 1), ("building-permit", 1), ("building-permit-full", 1)]
+        assert Service.objects.count() == 5
+        assert "workflow building-permit: published version 1 (3 steps)" in out
+        assert out.strip().splitlines()[-1] == f"Loaded {len(WORKFLOWS)} file(s)."
+
+    def test_loading_an_unchanged_file_again_makes_no_new_version(self):
+        run("load_workflows", *WORKFLOWS)
+        out, _ = run("load_workflows", *WORKFLOWS)
+        assert "workflow building-permit: unchanged (version 1)" in out
+        assert WorkflowDefinition.objects.count() == 3
+
+    def test_loading_a_changed_file_makes_a_new_version_and_keeps_the_old_one(self):
+        run("load_workflows", *WORKFLOWS)
+        with tempfile.TemporaryDirectory() as folder:
+            changed = Path(folder) / "building-permit.json"
+            document = json.loads((REPO / "workflows" / "building-permit.json").read_text())
+            document["name"] = "Building permit"
+            changed.write_text(json.dumps(document))
+            out, _ = run("load_workflows", str(changed))
+        assert "workflow building-permit: published version 2 (3 steps)" in out
+        versions = WorkflowDefinition.objects.filter(key="building-permit")
+        assert sorted(versions.values_list("version", "name")) == [(1, ""), (2, "Building permit")]
+
+    def test_a_bad_file_is_refused_whole_with_every_problem_and_nothing_is_saved(self):
+        err = StringIO()
+        with pytest.raises(CommandError, match=r"6 problem\(s\) found; nothing was loaded"):
+            call_command("load_workflows", *WORKFLOWS, BAD, stdout=StringIO(), stderr=err)
+        problems = err.getvalue().strip().splitlines()
+        assert len(problems) == 6 and all(p.startswith(f"{BAD}:") for p in problems)
+        assert (
+            f"{BAD}:6: workflow 'Building Permit', step 'validate', field 'timeout'" in problems[2]
+        )
+        assert (WorkflowDefinition.objects.count(), Service.objects.count()) == (0, 0)
+
+
+class ValidateWorkflowTests(TestCase):
+    def test_valid_files_are_reported_ok(self):
+        out, _ = run("validate_workflow", *WORKFLOWS)
+        assert (
+            f"{REPO / 'workflows' / 'building-permit.json'}: OK — workflow building-permit (3 steps)"
+            in out
+        )
+        assert WorkflowDefinition.objects.count() == 0  # validating saves nothing
+
+    def test_problems_are_listed_and_the_exit_status_is_1(self):
+        err = StringIO()
+        with pytest.raises(SystemExit) as exit_:
+            call_command("validate_workflow", BAD, stdout=StringIO(), stderr=err)
+        assert exit_.value.code == 1
+        lines = err.getvalue().strip().splitlines()
+        assert len(lines) == 7 and lines[-1] == "6 problem(s) found."
+
+
+class EscalateOverdueTests(TestCase):
+    def test_it_escalates_an_overdue_task_now(self):
+        make_seed_services("human")
+        instance = start(make_definition())
+        past = timezone.now() - timedelta(seconds=1)
+        StepRun.objects.filter(instance=instance).update(due_at=past, wake_at=past)
+        out, _ = run("escalate_overdue")
+        assert out.strip() == "Sweep done: 1 overdue or due step run(s) handled."
+        task = StepRun.objects.get(instance=instance)
+        assert (task.escalation_level, task.assignee_group.name) == (1, "backup-reviewers")
+        assert Event.objects.filter(instance=instance, type=Event.Type.ESCALATED).count() == 1
+
+    def test_with_nothing_due_it_does_nothing(self):
+        out, _ = run("escalate_overdue")
+        assert out.strip() == "Sweep done: 0 overdue or due step run(s) handled."
+
+
+@pytest.mark.integration
+class CommandProcessTests(SimpleTestCase):
+    """`python manage.py ...` as an operator runs it, on a database file of its own."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.folder = tempfile.mkdtemp(prefix="hms-commands-")
+        cls.env = {**os.environ, "DATABASE_URL": f"sqlite:///{cls.folder}/db.sqlite3"}
+        cls.manage("migrate", "--noinput", "-v0", check=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.folder, ignore_errors=True)
+        super().tearDownClass()
+
+    @classmethod
+    def manage(cls, *args: str, check: bool = False) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, str(REPO / "manage.py"), *args],
+            env=cls.env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=check,
+        )
+
+    def test_create_api_token_prints_only_the_token_on_stdout(self):
+        done = self.manage("create_api_token", "ci")
+        assert done.returncode == 0
+        assert done.stdout.strip().startswith("hms_") and len(done.stdout.strip().splitlines()) == 1
+
+    def test_exit_status_is_0_for_good_files_and_1_for_bad_ones(self):
+        assert self.manage("validate_workflow", *WORKFLOWS).returncode == 0
+        bad = self.manage("validate_workflow", BAD)
+        assert bad.returncode == 1 and "6 problem(s) found." in bad.stderr
+        refused = self.manage("load_workflows", *WORKFLOWS, BAD)
+        assert refused.returncode == 1 and "nothing was loaded" in refused.stderr
+        assert self.manage("load_workflows", *WORKFLOWS).returncode == 0
+        assert self.manage("escalate_overdue").returncode == 0
+
+    def test_an_unmigrated_database_is_exit_status_2_with_advice(self):
+        env = {**self.env, "DATABASE_URL": f"sqlite:///{self.folder}/empty.sqlite3"}
+        done = subprocess.run(
+            [sys.executable, str(REPO / "manage.py"), "validate_workflow", *WORKFLOWS],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 2
+        assert "run `python manage.py migrate` first" in done.stderr
+        assert "Traceback" not in done.stderr
