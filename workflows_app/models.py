@@ -200,6 +200,13 @@ class WorkflowInstance(models.Model):
         indexes = [
             models.Index(fields=["status", "-created_at"], name="instance_status_idx"),
             models.Index(fields=["definition", "status"], name="instance_definition_status_idx"),
+            # The admin's instance list filters, newest first.
+            models.Index(fields=["status", "-id"], name="instance_status_id_idx"),
+            models.Index(
+                fields=["current_step", "-id"],
+                condition=Q(status="running"),
+                name="instance_running_step_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -291,6 +298,11 @@ class StepRun(models.Model):
             ),
             models.Index(fields=["instance", "created_at"], name="steprun_instance_idx"),
             models.Index(fields=["step_id", "state"], name="steprun_step_state_idx"),
+            models.Index(
+                fields=["instance"],
+                condition=Q(state__in=OPEN_RUN_STATES, escalation_level__gt=0),
+                name="steprun_open_escalated_idx",
+            ),
             models.Index(
                 fields=["assignee_group", "state"],
                 condition=Q(state="waiting"),
@@ -557,7 +569,8 @@ class DraftStep(models.Model):
         ordering = ["position", "pk"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(on_timeout__in=["", *OnTimeout.values]), name="draftstep_on_timeout_valid"
+                condition=Q(on_timeout__in=["", *OnTimeout.values]),
+                name="draftstep_on_timeout_valid",
             )
         ]
 

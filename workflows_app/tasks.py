@@ -1,6 +1,7 @@
 """django-q2 entry points: each takes ids and calls services. No logic of its own."""
 
 import logging
+from datetime import timedelta
 from uuid import UUID
 
 from django.utils import timezone
@@ -38,3 +39,15 @@ def sweep() -> int:
     """The scheduled sweep (every minute); `manage.py escalate_overdue` runs the same."""
     services.beat("sweep")
     return services.process_due(now=timezone.now())
+
+
+KEEP_FAILURES_DAYS = 30
+
+
+def prune_failures(*, older_than: timedelta = timedelta(days=KEEP_FAILURES_DAYS), now=None) -> int:
+    """Daily job: delete django-q2 failures older than a month (save_limit prunes successes only)."""
+    from django_q.models import Failure
+
+    cutoff = (now or timezone.now()) - older_than
+    deleted, _ = Failure.objects.filter(stopped__lt=cutoff).delete()
+    return deleted

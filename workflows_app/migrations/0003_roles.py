@@ -8,17 +8,31 @@ from django.db import migrations
 
 ROLES = {
     "Workflow authors": [
-        "add_workflowdraft", "change_workflowdraft", "delete_workflowdraft", "view_workflowdraft",
+        "add_workflowdraft",
+        "change_workflowdraft",
+        "delete_workflowdraft",
+        "view_workflowdraft",
         "publish_workflowdraft",
-        "add_draftstep", "change_draftstep", "delete_draftstep", "view_draftstep",
+        "add_draftstep",
+        "change_draftstep",
+        "delete_draftstep",
+        "view_draftstep",
         "view_workflowdefinition",
-        "add_service", "change_service", "view_service",
+        "add_service",
+        "change_service",
+        "view_service",
     ],
     "Reviewers": [],
     "Supervisors": [
-        "view_workflowinstance", "view_workflowdefinition",
-        "cancel_instance", "retry_instance", "reassign_task",
-        "add_delegation", "change_delegation", "delete_delegation", "view_delegation",
+        "view_workflowinstance",
+        "view_workflowdefinition",
+        "cancel_instance",
+        "retry_instance",
+        "reassign_task",
+        "add_delegation",
+        "change_delegation",
+        "delete_delegation",
+        "view_delegation",
     ],
 }
 
