@@ -303,6 +303,12 @@ class StepRun(models.Model):
                 condition=Q(state__in=OPEN_RUN_STATES, escalation_level__gt=0),
                 name="steprun_open_escalated_idx",
             ),
+            # "How long such steps usually take": the latest finished runs of one step.
+            models.Index(
+                fields=["step_id", "-ended_at"],
+                condition=Q(state="succeeded"),
+                name="steprun_done_step_end_idx",
+            ),
             models.Index(
                 fields=["assignee_group", "state"],
                 condition=Q(state="waiting"),

@@ -26,8 +26,12 @@ from .models import OPEN_RUN_STATES, Event, RunState, StepRun, WorkflowDefinitio
 TYPICAL_SAMPLE = 500  # a typical duration is the median of at most this many latest runs
 TYPICAL_MINIMUM = 5  # with fewer finished runs than this, no estimate is shown
 TYPICAL_TTL_SECONDS = 300.0  # a typical duration moves slowly; polls must not recompute it
+# Every viewer of the board sees the same figures: compute them at most this often per process.
+# The rows hold moments, not durations, so a cached board still shows waits as of now.
+BOARD_TTL_SECONDS = 5.0
 
 _TYPICAL: dict[tuple[str, str], tuple[float, timedelta | None]] = {}
+_BOARD: list[tuple[float, list["WorkflowWaits"]]] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +70,16 @@ class WorkflowWaits:
 
 
 def board(*, now: datetime) -> list[WorkflowWaits]:
-    """Every workflow (newest version) with the waits of each step (four queries)."""
+    """Every workflow (newest version) with the waits of each step (four queries, then cached)."""
+    clock_now = time.monotonic()
+    if _BOARD and clock_now - _BOARD[0][0] < BOARD_TTL_SECONDS:
+        return _BOARD[0][1]
+    workflows = _compute_board(now)
+    _BOARD[:] = [(clock_now, workflows)]
+    return workflows
+
+
+def _compute_board(now: datetime) -> list[WorkflowWaits]:
     waits = open_waits()
     escalations = escalations_since(start_of_day(now))
     return [
@@ -185,5 +198,6 @@ def _median_duration(workflow_key: str, step_id: str) -> timedelta | None:
 
 
 def clear() -> None:
-    """Forget cached typical durations (tests call this)."""
+    """Forget cached figures (tests call this)."""
     _TYPICAL.clear()
+    _BOARD.clear()

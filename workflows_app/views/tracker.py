@@ -56,23 +56,33 @@ class Outcome:
 OUTCOMES = {
     Status.RUNNING: Outcome(
         _("In progress"),
-        _("You do not need to do anything now. This page updates itself as your application moves on."),
+        _(
+            "You do not need to do anything now. This page updates itself as your application moves on."
+        ),
     ),
     Status.COMPLETED: Outcome(
         _("Complete"),
-        _("Your application has been dealt with. You will receive the decision by the contact details you gave."),
+        _(
+            "Your application has been dealt with. You will receive the decision by the contact details you gave."
+        ),
     ),
     Status.REJECTED: Outcome(
         _("Not approved"),
-        _("Your application was not approved. The message we send you explains why. You may apply again, or contact the office and quote your case number to ask about the decision."),
+        _(
+            "Your application was not approved. The message we send you explains why. You may apply again, or contact the office and quote your case number to ask about the decision."
+        ),
     ),
     Status.FAILED: Outcome(
         _("Stopped because of a problem on our side"),
-        _("Your application could not be processed because of a technical problem, not because of anything you did. Please contact the office and quote your case number: staff can restart it where it stopped."),
+        _(
+            "Your application could not be processed because of a technical problem, not because of anything you did. Please contact the office and quote your case number: staff can restart it where it stopped."
+        ),
     ),
     Status.CANCELLED: Outcome(
         _("Cancelled"),
-        _("This application was cancelled and will not go further. If you did not expect this, contact the office and quote your case number."),
+        _(
+            "This application was cancelled and will not go further. If you did not expect this, contact the office and quote your case number."
+        ),
     ),
 }
 
@@ -160,7 +170,9 @@ def _label(instance: WorkflowInstance, view: selectors.StepView) -> str:
     return STATE_LABELS[view.state]
 
 
-def _estimate(instance: WorkflowInstance, view: selectors.StepView, now: datetime):
+def _estimate(
+    instance: WorkflowInstance, view: selectors.StepView, now: datetime
+) -> Estimate | None:
     typical = stats.typical_duration(instance.pinned.key, view.id)
     if typical is None:
         return None
