@@ -1,6 +1,6 @@
 """Load definition and service documents into the database: all of a batch, or nothing.
 
-Parsing and the rules of the format live in definitions.py (pure). Here are the checks that
+Parsing and the rules of the format live in the definitions package (pure). Here are the checks that
 need the database (does a step's service exist? does a `user:` exist?) and the writes:
 a changed workflow publishes a new version, an unchanged one publishes nothing.
 """

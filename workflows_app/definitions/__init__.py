@@ -1,0 +1,57 @@
+"""Parse and validate workflow definitions and services documents into frozen dataclasses.
+
+Pure: no database, no network, no imports of named callables. Every problem of a document is
+collected (file, workflow, step, field and line) before InvalidDefinition is raised, so an
+author fixes a file in one pass. CONTRACT.md sections 1 and 2 define the format.
+
+Modules: specs (the dataclasses), problems (Problem, InvalidDefinition, placing by path),
+workflow_rules, step_rules, routing and service_rules (the checks), checks (helpers they
+share), sources (JSON/YAML text with line numbers) and loading (load_text, load_file).
+"""
+
+from ..durations import Duration, parse_duration
+from .loading import load_file, load_text
+from .problems import InvalidDefinition, Problem
+from .routing import CEL_VARIABLES
+from .service_rules import DEFAULT_PYTHON_PREFIXES, SERVICE_FIELDS, SERVICE_KINDS, parse_services
+from .specs import (
+    TERMINALS,
+    Branch,
+    Document,
+    RetryPolicy,
+    ServiceSpec,
+    StepSpec,
+    WorkflowSpec,
+    digest_of,
+    humanize,
+)
+from .step_rules import MAX_RETRIES, ON_TIMEOUT_ACTIONS, STEP_FIELDS
+from .workflow_rules import WORKFLOW_FIELDS, parse_definition
+
+__all__ = [
+    "CEL_VARIABLES",
+    "DEFAULT_PYTHON_PREFIXES",
+    "MAX_RETRIES",
+    "ON_TIMEOUT_ACTIONS",
+    "SERVICE_FIELDS",
+    "SERVICE_KINDS",
+    "STEP_FIELDS",
+    "TERMINALS",
+    "WORKFLOW_FIELDS",
+    "Branch",
+    "Document",
+    "Duration",
+    "InvalidDefinition",
+    "Problem",
+    "RetryPolicy",
+    "ServiceSpec",
+    "StepSpec",
+    "WorkflowSpec",
+    "digest_of",
+    "humanize",
+    "load_file",
+    "load_text",
+    "parse_definition",
+    "parse_duration",
+    "parse_services",
+]

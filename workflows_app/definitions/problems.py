@@ -1,0 +1,96 @@
+"""Problems of a document, each placed by the path of the value it is about."""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a definition, placed as precisely as the source allows."""
+
+    source: str
+    message: str
+    step: str | None = None  # step id, "#3" (third step, no usable id), or service name
+    field: str | None = None  # "timeout", "next[0].if", "retry.max", "on.rejected"
+    line: int | None = None
+    workflow: str | None = None  # workflow id, or "#2" (second document, no usable id)
+    scope: str = "step"  # what `step` names: "step" or "service"
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}" if self.line else self.source
+        parts = [_labelled("workflow", self.workflow), _labelled(self.scope, self.step)]
+        parts.append(_labelled("field", self.field))
+        about = ", ".join(p for p in parts if p)
+        return f"{where}: {about}: {self.message}" if about else f"{where}: {self.message}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-able form for API error bodies."""
+        keys = ("source", "workflow", "step", "field", "line", "message")
+        return {key: getattr(self, key) for key in keys}
+
+
+class InvalidDefinition(Exception):
+    """A definition or services document breaks the rules; `problems` lists every one."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__(self.problems)  # args hold the problems, so the exception pickles
+
+    def __str__(self) -> str:
+        return "\n".join(str(problem) for problem in self.problems)
+
+
+class Report:
+    """Collects (path, message) pairs for one document and turns them into Problems."""
+
+    def __init__(
+        self, source: str, lines: Mapping[tuple, int] | None, workflow: str | None = None
+    ) -> None:
+        self.source, self.lines, self.workflow = source, lines or {}, workflow
+        self.step_labels: dict[int, str] = {}
+        self.targets: list[tuple[tuple, str]] = []  # (path, target) checked once ids are known
+        self.found: list[tuple[tuple, str]] = []
+
+    def add(self, path: tuple, message: str) -> None:
+        """Note a problem at `path` (a tuple of keys and indexes from the document root)."""
+        self.found.append((path, message))
+
+    def is_clean(self, path: tuple) -> bool:
+        """No problem noted at or below `path` so far."""
+        return not any(found[: len(path)] == path for found, _ in self.found)
+
+    def line_of(self, path: tuple) -> int | None:
+        """The line of `path`, or of its nearest ancestor that has one."""
+        for end in range(len(path), -1, -1):
+            if path[:end] in self.lines:
+                return self.lines[path[:end]]
+        return None
+
+    def make(self, path: tuple, message: str) -> Problem:
+        """A Problem for `path`: its step (or service), field and line."""
+        step, scope, rest = None, "step", path
+        if len(path) >= 2 and path[0] == "steps" and isinstance(path[1], int):
+            step, rest = self.step_labels.get(path[1], f"#{path[1] + 1}"), path[2:]
+        elif len(path) >= 2 and path[0] == "services":
+            step, scope, rest = str(path[1]), "service", path[2:]
+        line = self.line_of(path)
+        return Problem(self.source, message, step, field_name(rest), line, self.workflow, scope)
+
+    def problems(self) -> list[Problem]:
+        """Every problem noted, in line order."""
+        made = [self.make(path, message) for path, message in self.found]
+        return sorted(made, key=lambda p: p.line or 0)
+
+
+def field_name(path: tuple) -> str | None:
+    """("next", 0, "if") -> "next[0].if"; () -> None."""
+    text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+    return text.lstrip(".") or None
+
+
+def _labelled(label: str, value: str | None) -> str:
+    """ "step 'approve'", "step #3", or "" when there is no value."""
+    if not value:
+        return ""
+    return f"{label} {value}" if value.startswith("#") else f"{label} '{value}'"

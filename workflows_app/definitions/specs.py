@@ -1,0 +1,163 @@
+"""The frozen dataclasses a valid document becomes, and small helpers about them."""
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import cel
+
+from ..durations import Duration
+from .problems import Problem, Report
+
+TERMINALS = frozenset({"end", "reject", "fail"})
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often an automated step is retried, and the base delay between tries."""
+
+    max: int = 3  # retries AFTER the first attempt (max: 2 -> at most 3 requests)
+    backoff: Duration = Duration(10, text="10s")  # base delay; the dispatcher doubles it
+
+
+@dataclass(frozen=True, slots=True)
+class Branch:
+    """One `{if, goto}` entry of a step's `next` list; the CEL program is compiled at load."""
+
+    condition: str
+    goto: str
+    program: "cel.Program" = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class StepSpec:
+    """One step of a workflow as written, validated."""
+
+    id: str
+    service: str
+    title: str = ""
+    description: str = ""
+    timeout: Duration | None = None
+    on_timeout: str | None = None  # None: the engine picks (fail, or escalate for human steps)
+    escalate_to: tuple[str, ...] = ()
+    assignee: str | None = None
+    retry: RetryPolicy | None = None
+    next: str | None = None
+    branches: tuple[Branch, ...] = ()
+    on: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def display_title(self) -> str:
+        """The title, or the id made readable ("checkDocs" -> "Check docs")."""
+        return self.title or humanize(self.id)
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """Every step id or terminal this step may route to, in the order written."""
+        found = [*self.on.values(), *(b.goto for b in self.branches)]
+        return tuple(dict.fromkeys([*found, self.next] if self.next else found))
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowSpec:
+    """A validated workflow definition; `source` is the document as loaded."""
+
+    id: str
+    steps: tuple[StepSpec, ...]
+    name: str = ""
+    description: str = ""
+    public: bool = False
+    input_schema: Mapping[str, Any] | None = None
+    source: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    origin: str = field(default="", compare=False, repr=False)  # file name, "<admin>", ...
+    lines: Mapping[tuple, int] = field(default_factory=dict, compare=False, repr=False)
+
+    def step(self, step_id: str) -> StepSpec:
+        """The step with this id; KeyError if there is none."""
+        return self.steps[self._index(step_id)]
+
+    def following(self, step_id: str) -> str:
+        """The step after `step_id` in list order, or "end" after the last one."""
+        index = self._index(step_id) + 1
+        return self.steps[index].id if index < len(self.steps) else "end"
+
+    @property
+    def first_step(self) -> str:
+        """The id of the step an instance starts with."""
+        return self.steps[0].id
+
+    @property
+    def step_ids(self) -> tuple[str, ...]:
+        """Step ids in list order."""
+        return tuple(s.id for s in self.steps)
+
+    @property
+    def display_name(self) -> str:
+        """The name, or the id made readable ("building-permit" -> "Building permit")."""
+        return self.name or humanize(self.id)
+
+    def digest(self) -> str:
+        """sha256 hex of the canonical JSON of `source`: same document, same digest."""
+        return digest_of(self.source)
+
+    def problem(self, message: str, *, step: str | None = None, path: tuple = ()) -> Problem:
+        """A Problem placed at `path` (inside `step` when given), for checks made elsewhere."""
+        report = Report(self.origin or "<definition>", self.lines, workflow=self.id)
+        report.step_labels = dict(enumerate(self.step_ids))
+        full = ("steps", self._index(step), *path) if step is not None else path
+        return report.make(full, message)
+
+    def _index(self, step_id: str) -> int:
+        """The position of a step; KeyError if there is none."""
+        for index, step in enumerate(self.steps):
+            if step.id == step_id:
+                return index
+        raise KeyError(step_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSpec:
+    """A validated service registration (kind http, human or python)."""
+
+    name: str
+    kind: str
+    url: str = ""
+    timeout: Duration | None = None
+    secret: str = ""
+    secret_env: str = ""
+    group: str = ""
+    backup_group: str = ""
+    callable: str = ""
+    source: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    origin: str = field(default="", compare=False, repr=False)
+    lines: Mapping[tuple, int] = field(default_factory=dict, compare=False, repr=False)
+
+    def problem(self, message: str, *, path: tuple = ()) -> Problem:
+        """A Problem about this service (at `path` inside it), for checks made elsewhere."""
+        report = Report(self.origin or "<services>", self.lines)
+        return report.make(("services", self.name, *path), message)
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """Everything one file holds."""
+
+    workflows: tuple[WorkflowSpec, ...] = ()
+    services: tuple[ServiceSpec, ...] = ()
+
+
+def humanize(name: str) -> str:
+    """A readable title from an id: "check-docs", "check_docs", "checkDocs" -> "Check docs"."""
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).replace("-", " ").replace("_", " ")
+    parts = [w.lower() if w[:1].isupper() and w[1:].islower() else w for w in words.split()]
+    text = " ".join(parts)
+    return text[:1].upper() + text[1:]
+
+
+def digest_of(document: Any) -> str:
+    """sha256 hex of canonical JSON (sorted keys, compact separators, UTF-8)."""
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -1,0 +1,131 @@
+"""Rules for a workflow document as a whole: its id, name, input schema and list of steps."""
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from .checks import check_keys, check_text, describe, plain_copy
+from .problems import InvalidDefinition, Report
+from .routing import check_targets
+from .specs import StepSpec, WorkflowSpec
+from .step_rules import check_step
+
+WORKFLOW_FIELDS = ("id", "name", "description", "public", "input", "steps")
+
+_WORKFLOW_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+
+
+def parse_definition(
+    data: Mapping[str, Any],
+    *,
+    source: str = "<definition>",
+    lines: Mapping[tuple, int] | None = None,
+) -> WorkflowSpec:
+    """Validate one workflow document; raise InvalidDefinition listing every problem."""
+    report = Report(source, lines)
+    spec = check_workflow(data, report)
+    if report.found or spec is None:
+        raise InvalidDefinition(report.problems())
+    return spec
+
+
+def check_workflow(data: Any, report: Report) -> WorkflowSpec | None:
+    """The WorkflowSpec when `data` is valid; otherwise None, with problems in `report`."""
+    if not isinstance(data, Mapping):
+        report.add((), f"a workflow must be a mapping with 'id' and 'steps', not {describe(data)}")
+        return None
+    source = plain_copy(data, (), report)
+    workflow_id = _check_workflow_id(data, report)
+    check_keys(data, WORKFLOW_FIELDS, (), report)
+    name = check_text(data, "name", (), report)
+    description = check_text(data, "description", (), report)
+    public = False if data.get("public") is None else data["public"]
+    if not isinstance(public, bool):
+        hint = " (yes/no/on/off are text here)" if isinstance(public, str) else ""
+        report.add(("public",), f"public must be true or false, not {describe(public)}{hint}")
+    schema = _check_input(data, report)
+    steps = _check_steps(data, report)
+    if report.found or workflow_id is None:
+        return None
+    return WorkflowSpec(
+        workflow_id,
+        tuple(steps),
+        name,
+        description,
+        public,
+        schema,
+        source,
+        report.source,
+        report.lines,
+    )
+
+
+def _check_workflow_id(data: Mapping, report: Report) -> str | None:
+    """The workflow id when it is a slug; it also labels the workflow's problems."""
+    if "id" not in data:
+        report.add(("id",), "missing required field 'id' (the workflow key, e.g. building-permit)")
+        return None
+    value = data["id"]
+    if not isinstance(value, str) or not value.strip():
+        report.add(("id",), f"id must be a slug such as building-permit, not {describe(value)}")
+        return None
+    report.workflow = value
+    if not _WORKFLOW_ID.fullmatch(value):
+        report.add(
+            ("id",),
+            f"id '{value}' is not a slug; use 1-64 lowercase letters, digits and hyphens, "
+            "starting with a letter or digit (e.g. building-permit)",
+        )
+        return None
+    return value
+
+
+def _check_input(data: Mapping, report: Report) -> Mapping[str, Any] | None:
+    """The `input` JSON Schema (draft 2020-12), with each schema error reported."""
+    schema = data.get("input")
+    if schema is None:
+        return None
+    if not isinstance(schema, Mapping):
+        report.add(("input",), f"input must be a JSON Schema object, not {describe(schema)}")
+        return None
+    meta = Draft202012Validator(Draft202012Validator.META_SCHEMA)
+    errors = sorted(meta.iter_errors(schema), key=lambda e: [str(p) for p in e.path])
+    for error in errors:
+        where = ".".join(str(p) for p in error.path)
+        at = f" at {where}" if where else ""
+        report.add(("input", *error.path), f"input is not a valid JSON Schema{at}: {error.message}")
+    return None if errors else plain_copy(schema, ("input",), Report("", None))
+
+
+def _check_steps(data: Mapping, report: Report) -> list[StepSpec]:
+    """Each step, then ids (unique) and every routing target (known)."""
+    raw = data.get("steps")
+    if "steps" not in data:
+        report.add(("steps",), "missing required field 'steps' (the ordered list of steps)")
+        return []
+    if not isinstance(raw, list) or not raw:
+        shown = "empty" if isinstance(raw, list) else f"{describe(raw)}, not a list"
+        report.add(("steps",), f"steps must be a non-empty list of steps; it is {shown}")
+        return []
+    for index, step in enumerate(raw):
+        if isinstance(step, Mapping) and isinstance(step.get("id"), str) and step["id"].strip():
+            report.step_labels[index] = step["id"]
+    specs = [check_step(step, ("steps", index), report) for index, step in enumerate(raw)]
+    ids = _check_unique_ids(report)
+    check_targets(ids, report)
+    return [s for s in specs if s is not None]
+
+
+def _check_unique_ids(report: Report) -> list[str]:
+    """Step ids in order; a repeated id is reported on its second use."""
+    first: dict[str, int] = {}
+    for index, step in report.step_labels.items():
+        if step in first:
+            report.add(
+                ("steps", index, "id"),
+                f"duplicate step id '{step}'; step #{first[step] + 1} already uses it",
+            )
+        first.setdefault(step, index)
+    return list(first)
