@@ -47,6 +47,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "workflows_app.ratelimit.LoginRateLimitMiddleware",
 ]
 
 ROOT_URLCONF = "hms_site.urls"
@@ -147,6 +148,12 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/tasks/"
+# Sign-in rate limit (workflows_app/ratelimit.py): failures per (client IP, username) in the
+# shared cache; HMS_CLIENT_IP_HEADER (e.g. HTTP_X_FORWARDED_FOR) only behind a proxy that sets it.
+HMS_LOGIN_MAX_ATTEMPTS = int(os.environ.get("HMS_LOGIN_MAX_ATTEMPTS", "5"))
+HMS_LOGIN_WINDOW_SECONDS = int(os.environ.get("HMS_LOGIN_WINDOW_SECONDS", "900"))
+HMS_CLIENT_IP_HEADER = os.environ.get("HMS_CLIENT_IP_HEADER", "")
+HMS_LOGIN_CACHE = "default"  # the cache alias holding the counts; every process must share it
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English")]

@@ -18,6 +18,15 @@ def pytest_configure(config):
     from django.conf import settings
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Failed sign-ins in tests must not count against later runs in the shared cache.
+    settings.CACHES = {
+        **settings.CACHES,
+        "login-attempts": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "login-attempts",
+        },
+    }
+    settings.HMS_LOGIN_CACHE = "login-attempts"
 
 
 @pytest.fixture(scope="session", autouse=True)

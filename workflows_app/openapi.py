@@ -30,12 +30,26 @@ _ERROR_TEXT = {
 }
 
 _INSTANCE_ID = {"name": "instanceId", "in": "path", "required": True, "schema": _UUID}
+
+
+def _links(source: str, *operations: str) -> dict:
+    """OpenAPI links: what a client (or a stateful fuzzer) may call next with the id it got."""
+    parameter = "taskId" if source.endswith("taskId") else "instanceId"
+    return {op: {"operationId": op, "parameters": {parameter: source}} for op in operations}
+
+
+_INSTANCE_FROM_BODY = "$response.body#/instanceId"
 _STATUS = {
     "200": {
         "description": "The instance's status",
         "content": _json({"$ref": "#/components/schemas/Status"}),
+        "links": {
+            **_links(_INSTANCE_FROM_BODY, "getStatus", "cancelInstance", "retryInstance"),
+            **_links("$response.body#/currentTask/taskId", "completeTask"),
+        },
     }
 }
+_STARTED_LINKS = _links(_INSTANCE_FROM_BODY, "getStatus", "cancelInstance", "retryInstance")
 
 OPENAPI = {
     "openapi": "3.1.0",
@@ -68,6 +82,7 @@ OPENAPI = {
                     "201": {
                         "description": "Started",
                         "content": _json({"$ref": "#/components/schemas/Started"}),
+                        "links": _STARTED_LINKS,
                     },
                     "200": {
                         "description": "Same Idempotency-Key and body: the earlier instance",

@@ -37,7 +37,10 @@ def read_json(text: str, source: str) -> tuple[list[Item], list[Problem]]:
 
 def _json_lines(text: str) -> tuple[dict, list]:
     """Lines of valid JSON text, composed as YAML; none where PyYAML cannot read it."""
-    loader = _Loader(text.replace("\t", " "))  # JSON strings hold no raw tabs; YAML refuses them
+    try:  # JSON strings hold no raw tabs, and YAML refuses them
+        loader = _Loader(text.replace("\t", " "))
+    except yaml.YAMLError:  # a character JSON allows and YAML does not, such as #x7f
+        return {}, []
     try:
         return _node_lines(loader.get_single_node(), loader)
     except yaml.YAMLError:
@@ -48,8 +51,11 @@ def _json_lines(text: str) -> tuple[dict, list]:
 
 def read_yaml(text: str, source: str) -> tuple[list[Item], list[Problem]]:
     """YAML documents (separated by ---); a syntax error keeps the documents before it."""
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as error:  # refused characters are found before parsing
+        return [], [_reader_problem(error, text, source)]
     items: list[Item] = []
-    loader = _Loader(text)
     try:
         while loader.check_node():
             node = loader.get_node()
@@ -78,6 +84,17 @@ def _yaml_problem(error: yaml.MarkedYAMLError, source: str) -> Problem:
         else "YAML syntax error"
     )
     return Problem(source, f"{kind}: {error.problem}{context}{where}", line=line)
+
+
+def _reader_problem(error: yaml.reader.ReaderError, text: str, source: str) -> Problem:
+    """A character YAML does not allow, as a Problem on its line."""
+    line = text.count("\n", 0, error.position) + 1
+    column = error.position - text.rfind("\n", 0, error.position)
+    message = (
+        f"YAML syntax error: unacceptable character #x{error.character:04x}: {error.reason} "
+        f"(line {line}, column {column})"
+    )
+    return Problem(source, message, line=line)
 
 
 def _split(data: Any, lines: dict, repeated: list) -> list[Item]:

@@ -1,0 +1,157 @@
+"""The timer sweep: backoff over, lease expired, deadline passed (onTimeout), task timers."""
+
+from datetime import datetime
+from uuid import UUID
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from .. import engine, notifications, queue, specs
+from ..engine import TransitionNotAllowed
+from ..models import (
+    OPEN_RUN_STATES,
+    Event,
+    RunState,
+    ServiceKind,
+    StepRun,
+    WorkflowInstance,
+)
+from .guards import add_event, due_time, earliest, fail_step, guarded, redelivery, snapshot
+from .human import assign, next_task_wake, task_timers
+from .runs import finish_run
+
+
+def process_due(*, now: datetime | None = None, limit: int = 200) -> int:
+    """Act on every open run whose wake_at has passed; returns how many were acted on.
+
+    The timer thread of every qcluster worker, the scheduled sweep and `escalate_overdue`
+    all call this. Each run is handled in its own transaction under the instance's row lock
+    (skipped when another process holds it), and each change is guarded by the state it
+    expects, so two sweeps racing each other or a completion act once.
+    """
+    now = now or timezone.now()
+    due = StepRun.objects.filter(state__in=OPEN_RUN_STATES, wake_at__lte=now).order_by("wake_at")
+    acted = 0
+    for run_id, instance_id in due.values_list("pk", "instance_id")[:limit]:
+        try:
+            acted += wake_run(run_id=run_id, instance_id=instance_id, now=now)
+        except TransitionNotAllowed:
+            continue
+    return acted
+
+
+def wake_run(*, run_id: UUID, instance_id: int, now: datetime) -> bool:
+    """Handle one due run: re-dispatch, recover a lost worker's run, or apply its time-out."""
+    with transaction.atomic():
+        locked = WorkflowInstance.objects.select_for_update(skip_locked=True).filter(pk=instance_id)
+        instance = locked.first()
+        run = StepRun.objects.filter(pk=run_id, state__in=OPEN_RUN_STATES).first()
+        if instance is None or run is None or run.wake_at is None or run.wake_at > now:
+            return False
+        if run.due_at and run.due_at <= now:
+            _time_out(run, instance, now=now)
+        elif run.state == RunState.RUNNING:
+            guarded(run, RunState.RUNNING, state=RunState.QUEUED, wake_at=now + redelivery())
+            add_event(instance, run, Event.Type.REDELIVERED, attempt=run.attempts)
+            queue.enqueue_run(run.pk, run.attempts)
+        elif run.state == RunState.QUEUED:
+            guarded(run, RunState.QUEUED, wake_at=earliest(now + redelivery(), run.due_at))
+            queue.enqueue_run(run.pk, run.attempts)
+        else:
+            task_timers(run, instance, now=now)
+    return True
+
+
+def _time_out(run: StepRun, instance: WorkflowInstance, *, now: datetime) -> None:
+    """The step's time-out passed with the step still open: apply its `onTimeout`."""
+    step = instance.spec.step(run.step_id)
+    service = specs.get_service(step.service)
+    is_task = run.state == RunState.WAITING and (run.assignee_group_id or run.assignee_user_id)
+    action = engine.on_timeout(
+        step,
+        service_kind=ServiceKind.HUMAN if is_task else service.kind,
+        backup_group=service.backup_group,
+        level=run.escalation_level,
+    )
+    limit = step.timeout.text if step.timeout else ""
+    add_event(instance, run, Event.Type.TIMED_OUT, action=action.kind, timeout=limit)
+    match action.kind:
+        case "fail":
+            fail_step(run, instance, f"no answer within {limit}", now=now, expect=run.state)
+        case "skip":
+            finish_run(run, instance, "timeout", {}, now=now, inline=False, state=RunState.SKIPPED)
+        case "retry":
+            _retry_after_timeout(run, instance, step, is_task=bool(is_task), now=now)
+        case "escalate":
+            _escalate(run, instance, step, action, now=now)
+
+
+def _retry_after_timeout(run, instance, step, *, is_task: bool, now: datetime) -> None:
+    due = due_time(step.timeout, now)
+    if is_task:
+        guarded(run, run.state, due_at=due, wake_at=due)
+        add_event(instance, run, Event.Type.REMINDED, due_at=due.isoformat() if due else None)
+        return
+    if engine.retry_delay(step.retry, run.attempts) is None:
+        error = f"no answer within {step.timeout.text}, {run.attempts} attempts made"
+        fail_step(run, instance, error, now=now, expect=run.state)
+        return
+    guarded(run, run.state, state=RunState.QUEUED, due_at=due, wake_at=now + redelivery())
+    queue.enqueue_run(run.pk, run.attempts)
+
+
+def _escalate(run, instance, step, action: engine.TimeoutAction, *, now: datetime) -> None:
+    """Hand the task to the next level of the ladder, or to the supervisors when it ran out.
+
+    A level naming a person who may not decide (the applicant, or who did the previous
+    step) is passed over: separation of duties holds through escalation too.
+    """
+    service = specs.get_service(step.service)
+    seen = snapshot(run)
+    skipped = []
+    while action.assignee and _conflicts(run, action.assignee):
+        skipped.append(action.assignee)
+        action = engine.on_timeout(
+            step,
+            service_kind=ServiceKind.HUMAN,
+            backup_group=service.backup_group,
+            level=action.level,
+        )
+    assignee = action.assignee or f"group:{settings.HMS_SUPERVISORS_GROUP}"
+    run.due_at = None if action.exhausted else due_time(step.timeout, now)
+    run.escalation_level, run.escalation_exhausted = action.level, action.exhausted
+    assign(run, assignee, now=now)
+    run.claimed_by_id, run.claimed_at, run.reminders_sent = None, None, 0
+    guarded(
+        run,
+        run.state,
+        seen=seen,
+        state=RunState.WAITING,
+        assignee_group_id=run.assignee_group_id,
+        assignee_user_id=run.assignee_user_id,
+        escalation_level=action.level,
+        escalation_exhausted=action.exhausted,
+        due_at=run.due_at,
+        claimed_by_id=None,
+        claimed_at=None,
+        reminders_sent=0,
+        wake_at=next_task_wake(run, window_start=now),
+    )
+    add_event(
+        instance,
+        run,
+        Event.Type.ESCALATED,
+        level=action.level,
+        to=assignee,
+        exhausted=action.exhausted,
+        passed_over=skipped,
+    )
+    notifications.task_assigned(run, kind="escalated")
+    notifications.applicant_update(instance, kind="escalated")
+
+
+def _conflicts(run: StepRun, assignee: str) -> bool:
+    from ..assignments import conflicted_usernames
+
+    return assignee.startswith("user:") and assignee[5:] in conflicted_usernames(run)
