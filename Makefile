@@ -58,3 +58,23 @@ format: $(STAMP)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 var
+
+# Chaos and load runs against PostgreSQL + Redis on 127.0.0.1 (docs/chaos.md). Each recreates
+# its own database (hms_chaos, hms_load) and flushes its Redis database (10, 11).
+# CHAOS_SIZE=small is the CI size; LOAD_CLIENTS and LOAD_SECONDS size the load run.
+.PHONY: load
+chaos: $(STAMP)
+	@$(PY) bench/chaos.py
+
+load: $(STAMP)
+	@$(PY) bench/load.py
+
+# Benchmarks (docs/BENCHMARKS.md): every figure with its baseline from the same run, on SQLite
+# + the ORM broker and on PostgreSQL + Redis (BENCH_DATABASE_URL, BENCH_REDIS_URL). The first
+# run also creates bench/.venv-viewflow (the peer, AGPL: never a project dependency) and builds
+# the million-instance databases it then caches (bench/results/, PostgreSQL hms_bench_1m).
+bench: $(STAMP)
+	@$(PY) bench/run.py
+
+bench-quick: $(STAMP)
+	@$(PY) bench/run.py --quick

@@ -54,7 +54,9 @@ def simple_workflow(key: str = "simple", steps: list[dict[str, Any]] | None = No
     return make_definition({"id": key, "steps": steps, **extra})
 
 
-def start(definition: WorkflowDefinition, payload: dict | None = None, **kwargs) -> WorkflowInstance:
+def start(
+    definition: WorkflowDefinition, payload: dict | None = None, **kwargs
+) -> WorkflowInstance:
     instance, _ = services.start_instance(definition=definition, payload=payload or {}, **kwargs)
     return instance
 

@@ -11,8 +11,12 @@ def main(database_url: str, redis_url: str) -> int:
     db = dj_database_url.parse(database_url)
     try:
         psycopg.connect(
-            dbname=db["NAME"], user=db["USER"], password=db["PASSWORD"] or None,
-            host=db["HOST"], port=db["PORT"] or 5432, connect_timeout=3,
+            dbname=db["NAME"],
+            user=db["USER"],
+            password=db["PASSWORD"] or None,
+            host=db["HOST"],
+            port=db["PORT"] or 5432,
+            connect_timeout=3,
         ).close()
     except psycopg.Error as exc:
         print(f"   PostgreSQL at {db['HOST']}:{db['PORT']} does not answer: {exc}".rstrip())

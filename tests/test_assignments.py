@@ -31,7 +31,9 @@ class TaskTestCase(TestCase):
         self.definition = make_definition(document)
 
     def task(self, payload=None) -> StepRun:
-        instance = start(self.definition, payload or {"applicant": "Ada", "email": "ada@example.org"})
+        instance = start(
+            self.definition, payload or {"applicant": "Ada", "email": "ada@example.org"}
+        )
         run_queued(instance)
         return StepRun.objects.get(instance=instance, state=RunState.WAITING)
 
@@ -39,11 +41,16 @@ class TaskTestCase(TestCase):
 class WhoMayActTests(TaskTestCase):
     def test_a_member_of_the_assigned_group_may_approve(self):
         task = self.task()
-        instance = assignments.decide_task(run_id=task.pk, user=self.reviewer, result="approved",
-                                           comment="Plans comply.")
+        instance = assignments.decide_task(
+            run_id=task.pk, user=self.reviewer, result="approved", comment="Plans comply."
+        )
         assert instance.current_step == "notify"
         task.refresh_from_db()
-        assert (task.result, task.completed_by, task.comment) == ("approved", "user:rita", "Plans comply.")
+        assert (task.result, task.completed_by, task.comment) == (
+            "approved",
+            "user:rita",
+            "Plans comply.",
+        )
 
     def test_someone_outside_the_group_is_refused_and_nothing_changes(self):
         task = self.task()
@@ -63,10 +70,15 @@ class WhoMayActTests(TaskTestCase):
             assignments.decide_task(run_id=task.pk, user=self.reviewer, result="maybe")
 
     def test_allowed_outcomes_include_results_named_in_on(self):
-        make_definition({"id": "building-permit", "steps": [
-            {"id": "validate", "service": "validationSvc"},
-            {"id": "approve", "service": "approvalSvc", "on": {"needs-docs": "validate"}},
-        ]})
+        make_definition(
+            {
+                "id": "building-permit",
+                "steps": [
+                    {"id": "validate", "service": "validationSvc"},
+                    {"id": "approve", "service": "approvalSvc", "on": {"needs-docs": "validate"}},
+                ],
+            }
+        )
         from workflows_app.selectors import latest_definition
 
         self.definition = latest_definition("building-permit")
@@ -90,8 +102,15 @@ class SeparationOfDutiesTests(TaskTestCase):
 
     def test_whoever_did_the_previous_step_may_not_approve_the_next(self):
         make_service("checkSvc", "human", group="plan-reviewers")
-        self.definition = make_definition({"id": "two-eyes", "steps": [
-            {"id": "check", "service": "checkSvc"}, {"id": "approve", "service": "approvalSvc"}]})
+        self.definition = make_definition(
+            {
+                "id": "two-eyes",
+                "steps": [
+                    {"id": "check", "service": "checkSvc"},
+                    {"id": "approve", "service": "approvalSvc"},
+                ],
+            }
+        )
         instance = start(self.definition, {})
         check = StepRun.objects.get(instance=instance)
         assignments.decide_task(run_id=check.pk, user=self.reviewer, result="approved")
@@ -102,11 +121,22 @@ class SeparationOfDutiesTests(TaskTestCase):
 
     def test_escalation_passes_over_a_level_naming_the_applicant(self):
         self.steps = None
-        make_definition({"id": "building-permit", "steps": [
-            {"id": "validate", "service": "validationSvc"},
-            {"id": "approve", "service": "approvalSvc", "timeout": "1h", "onTimeout": "escalate",
-             "escalateTo": ["user:bea", "group:backup-reviewers"]},
-            {"id": "notify", "service": "notificationSvc"}]})
+        make_definition(
+            {
+                "id": "building-permit",
+                "steps": [
+                    {"id": "validate", "service": "validationSvc"},
+                    {
+                        "id": "approve",
+                        "service": "approvalSvc",
+                        "timeout": "1h",
+                        "onTimeout": "escalate",
+                        "escalateTo": ["user:bea", "group:backup-reviewers"],
+                    },
+                    {"id": "notify", "service": "notificationSvc"},
+                ],
+            }
+        )
         from workflows_app.selectors import latest_definition
 
         self.definition = latest_definition("building-permit")
@@ -114,7 +144,10 @@ class SeparationOfDutiesTests(TaskTestCase):
         services.process_due(now=task.due_at + timedelta(seconds=1))
         task.refresh_from_db()
         assert (task.assignee_user, task.assignee_group.name, task.escalation_level) == (
-            None, "backup-reviewers", 2)
+            None,
+            "backup-reviewers",
+            2,
+        )
         event = Event.objects.get(run=task, type=Event.Type.ESCALATED)
         assert event.detail["passed_over"] == ["user:bea"]
 
@@ -156,8 +189,13 @@ class ClaimTests(TaskTestCase):
 class EscalationLadderTests(TaskTestCase):
     steps = [
         {"id": "validate", "service": "validationSvc"},
-        {"id": "approve", "service": "approvalSvc", "timeout": "48h", "onTimeout": "escalate",
-         "escalateTo": ["group:backup-reviewers", "user:sam"]},
+        {
+            "id": "approve",
+            "service": "approvalSvc",
+            "timeout": "48h",
+            "onTimeout": "escalate",
+            "escalateTo": ["group:backup-reviewers", "user:sam"],
+        },
         {"id": "notify", "service": "notificationSvc"},
     ]
 
@@ -182,7 +220,9 @@ class EscalationLadderTests(TaskTestCase):
         assert task.due_at - first_due == timedelta(hours=48, seconds=1)
         task = self.overdue(task)
         assert (task.escalation_level, task.assignee_user.username) == (2, "sam")
-        levels = Event.objects.filter(run=task, type=Event.Type.ESCALATED).values_list("detail__level", flat=True)
+        levels = Event.objects.filter(run=task, type=Event.Type.ESCALATED).values_list(
+            "detail__level", flat=True
+        )
         assert list(levels) == [1, 2]
 
     def test_when_the_ladder_runs_out_the_supervisors_get_it_and_it_is_flagged(self):
@@ -228,40 +268,61 @@ class DelegationTests(TaskTestCase):
 
     def test_a_new_task_for_someone_out_of_office_goes_to_their_deputy(self):
         today = timezone.localdate()
-        Delegation.objects.create(user=self.reviewer, deputy=self.other_reviewer,
-                                  starts_on=today, ends_on=today + timedelta(days=3))
+        Delegation.objects.create(
+            user=self.reviewer,
+            deputy=self.other_reviewer,
+            starts_on=today,
+            ends_on=today + timedelta(days=3),
+        )
         task = self.task()
         assert task.assignee_user == self.other_reviewer
         event = Event.objects.get(run=task, type=Event.Type.REASSIGNED)
         assert (event.detail["from"], event.detail["to"]) == ("user:rita", "user:rob")
 
     def test_a_delegation_outside_its_dates_changes_nothing(self):
-        Delegation.objects.create(user=self.reviewer, deputy=self.other_reviewer,
-                                  starts_on=date(2020, 1, 1), ends_on=date(2020, 1, 2))
+        Delegation.objects.create(
+            user=self.reviewer,
+            deputy=self.other_reviewer,
+            starts_on=date(2020, 1, 1),
+            ends_on=date(2020, 1, 2),
+        )
         assert self.task().assignee_user == self.reviewer
 
 
 class ReassignTests(TaskTestCase):
-    def test_a_supervisor_reassigns_with_a_reason_and_the_history_says_who_from_whom_to_whom_why(self):
+    def test_a_supervisor_reassigns_with_a_reason_and_the_history_says_who_from_whom_to_whom_why(
+        self,
+    ):
         task = self.task()
-        assignments.reassign_task(run_id=task.pk, to="user:bea", reason="Rita is ill", actor=self.supervisor)
+        assignments.reassign_task(
+            run_id=task.pk, to="user:bea", reason="Rita is ill", actor=self.supervisor
+        )
         task.refresh_from_db()
         assert task.assignee_user == self.backup and task.assignee_group is None
         event = Event.objects.get(run=task, type=Event.Type.REASSIGNED)
-        assert (event.actor, event.detail) == ("user:sam", {"from": "group:plan-reviewers", "to": "user:bea", "reason": "Rita is ill"})
+        assert (event.actor, event.detail) == (
+            "user:sam",
+            {"from": "group:plan-reviewers", "to": "user:bea", "reason": "Rita is ill"},
+        )
         assignments.decide_task(run_id=task.pk, user=self.backup, result="approved")
 
     def test_a_reviewer_may_not_reassign(self):
         task = self.task()
         with pytest.raises(NotAllowed, match="only supervisors"):
-            assignments.reassign_task(run_id=task.pk, to="user:rob", reason="x", actor=self.reviewer)
+            assignments.reassign_task(
+                run_id=task.pk, to="user:rob", reason="x", actor=self.reviewer
+            )
 
     def test_a_reassignment_needs_a_reason_and_an_existing_target(self):
         task = self.task()
         with pytest.raises(ValueError, match="reason"):
-            assignments.reassign_task(run_id=task.pk, to="user:rob", reason=" ", actor=self.supervisor)
+            assignments.reassign_task(
+                run_id=task.pk, to="user:rob", reason=" ", actor=self.supervisor
+            )
         with pytest.raises(ValueError, match="does not exist"):
-            assignments.reassign_task(run_id=task.pk, to="user:nobody", reason="x", actor=self.supervisor)
+            assignments.reassign_task(
+                run_id=task.pk, to="user:nobody", reason="x", actor=self.supervisor
+            )
 
 
 class WorkingTimeDeadlineTests(TaskTestCase):
@@ -271,10 +332,11 @@ class WorkingTimeDeadlineTests(TaskTestCase):
     ]
 
     def test_a_working_time_deadline_skips_the_weekend(self):
-        from workflows_app.services import due_time
-        from workflows_app.definitions import parse_duration
         from datetime import datetime
         from zoneinfo import ZoneInfo
+
+        from workflows_app.definitions import parse_duration
+        from workflows_app.services import due_time
 
         friday_3pm = datetime(2026, 11, 27, 15, 0, tzinfo=ZoneInfo("Europe/Brussels"))
         due = due_time(parse_duration("2 working days"), friday_3pm)

@@ -73,8 +73,8 @@ class RaceTests(RaceTestCase):
         for _ in range(5):
             task = self.escalated_task()
             results = race(
-                lambda: assignments.claim_task(run_id=task.pk, user=self.backup_a),
-                lambda: assignments.claim_task(run_id=task.pk, user=self.backup_b),
+                lambda task=task: assignments.claim_task(run_id=task.pk, user=self.backup_a),
+                lambda task=task: assignments.claim_task(run_id=task.pk, user=self.backup_b),
             )
             winners = [r for r in results if isinstance(r, StepRun)]
             losers = [r for r in results if isinstance(r, REFUSALS)]
@@ -95,8 +95,10 @@ class RaceTests(RaceTestCase):
             task = self.waiting_task()
             later = task.due_at + timedelta(seconds=1)
             race(
-                lambda: assignments.decide_task(run_id=task.pk, user=self.reviewer, result="approved"),
-                lambda: services.process_due(now=later),
+                lambda task=task: assignments.decide_task(
+                    run_id=task.pk, user=self.reviewer, result="approved"
+                ),
+                lambda later=later: services.process_due(now=later),
             )
             task.refresh_from_db()
             instance = WorkflowInstance.objects.get(pk=task.instance_id)
@@ -110,25 +112,36 @@ class RaceTests(RaceTestCase):
         for _ in range(5):
             task = self.waiting_task()
             results = race(
-                lambda: services.complete_task(run_id=task.pk, result="approved"),
-                lambda: services.cancel_instance(instance_id=task.instance_id, reason="race"),
-                lambda: services.process_due(now=task.due_at + timedelta(seconds=1)),
+                lambda task=task: services.complete_task(run_id=task.pk, result="approved"),
+                lambda task=task: services.cancel_instance(
+                    instance_id=task.instance_id, reason="race"
+                ),
+                lambda task=task: services.process_due(now=task.due_at + timedelta(seconds=1)),
             )
-            assert not [r for r in results if isinstance(r, Exception) and not isinstance(r, REFUSALS)], results
+            assert not [
+                r for r in results if isinstance(r, Exception) and not isinstance(r, REFUSALS)
+            ], results
             instance = WorkflowInstance.objects.get(pk=task.instance_id)
             notify_runs = StepRun.objects.filter(instance=instance, step_id="notify").count()
             if instance.status == Status.CANCELLED:
-                assert not StepRun.objects.filter(instance=instance, state__in=["queued", "running", "waiting"]).exists()
+                assert not StepRun.objects.filter(
+                    instance=instance, state__in=["queued", "running", "waiting"]
+                ).exists()
             else:
-                assert StepRun.objects.get(pk=task.pk).state == RunState.SUCCEEDED and notify_runs == 1
+                assert (
+                    StepRun.objects.get(pk=task.pk).state == RunState.SUCCEEDED and notify_runs == 1
+                )
 
     def test_retry_racing_itself_resumes_a_failed_instance_once(self):
         instance = start(self.definition, {})
         run_queued(instance)
         services.cancel_instance(instance_id=instance.pk, reason="setup")
         WorkflowInstance.objects.filter(pk=instance.pk).update(
-            status=Status.FAILED, current_step="", error={"step": "approve", "detail": "x"})
-        results = race(*[lambda: services.retry_instance(instance_id=instance.pk) for _ in range(3)])
+            status=Status.FAILED, current_step="", error={"step": "approve", "detail": "x"}
+        )
+        results = race(
+            *[lambda: services.retry_instance(instance_id=instance.pk) for _ in range(3)]
+        )
         assert sum(isinstance(r, WorkflowInstance) for r in results) == 1, results
         assert StepRun.objects.filter(instance=instance, state=RunState.WAITING).count() == 1
         assert Event.objects.filter(instance=instance, type=Event.Type.RETRIED).count() == 1

@@ -39,10 +39,14 @@ class OutcomeRoutingTests(SimpleTestCase):
         return make_spec([{"id": "a", "service": "s", "on": on}, *LINEAR[1:]])
 
     def test_a_result_named_in_on_goes_where_on_says(self):
-        assert advance(self.spec({"rejected": "c"}), "a", "rejected") == Move(Status.RUNNING, step="c")
+        assert advance(self.spec({"rejected": "c"}), "a", "rejected") == Move(
+            Status.RUNNING, step="c"
+        )
 
     def test_a_result_not_named_in_on_follows_the_list(self):
-        assert advance(self.spec({"rejected": "c"}), "a", "approved") == Move(Status.RUNNING, step="b")
+        assert advance(self.spec({"rejected": "c"}), "a", "approved") == Move(
+            Status.RUNNING, step="b"
+        )
 
     def test_on_reject_ends_the_instance_rejected(self):
         assert advance(self.spec({"rejected": "reject"}), "a", "rejected") == Move(Status.REJECTED)
@@ -78,10 +82,12 @@ class ConditionRoutingTests(SimpleTestCase):
         return make_spec([{"id": "a", "service": "s", "next": branches}, *LINEAR[1:]])
 
     def test_the_first_condition_that_holds_wins(self):
-        spec = self.spec([
-            {"if": "payload.amount > 100", "goto": "c"},
-            {"if": "payload.amount > 10", "goto": "b"},
-        ])
+        spec = self.spec(
+            [
+                {"if": "payload.amount > 100", "goto": "c"},
+                {"if": "payload.amount > 10", "goto": "b"},
+            ]
+        )
         assert advance(spec, "a", "ok", payload={"amount": 500}) == Move(Status.RUNNING, step="c")
         assert advance(spec, "a", "ok", payload={"amount": 50}) == Move(Status.RUNNING, step="b")
 
@@ -92,7 +98,9 @@ class ConditionRoutingTests(SimpleTestCase):
     def test_conditions_see_the_context_of_earlier_steps(self):
         spec = self.spec([{"if": "context.a.score >= 5", "goto": "end"}])
         assert advance(spec, "a", "ok", context={"a": {"score": 7}}) == Move(Status.COMPLETED)
-        assert advance(spec, "a", "ok", context={"a": {"score": 2}}) == Move(Status.RUNNING, step="b")
+        assert advance(spec, "a", "ok", context={"a": {"score": 2}}) == Move(
+            Status.RUNNING, step="b"
+        )
 
     def test_conditions_see_the_result(self):
         spec = self.spec([{"if": "result == 'rejected'", "goto": "reject"}])
@@ -136,7 +144,9 @@ class TimeoutTests(SimpleTestCase):
 
     def test_escalate_to_takes_precedence_over_the_backup_group(self):
         step = self.step(onTimeout="escalate", escalateTo=["group:l1"])
-        assert engine.on_timeout(step, service_kind="human", backup_group="b").assignee == "group:l1"
+        assert (
+            engine.on_timeout(step, service_kind="human", backup_group="b").assignee == "group:l1"
+        )
 
     def test_a_ladder_that_ran_out_is_exhausted(self):
         step = self.step(onTimeout="escalate", escalateTo=["group:l1"])

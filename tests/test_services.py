@@ -9,7 +9,13 @@ from django.db import IntegrityError, transaction
 from django.test import TestCase
 from django.utils import timezone
 
-from tests.factories import make_definition, make_seed_services, make_service, simple_workflow, start
+from tests.factories import (
+    make_definition,
+    make_seed_services,
+    make_service,
+    simple_workflow,
+    start,
+)
 from workflows_app import services, tasks
 from workflows_app.engine import TransitionNotAllowed
 from workflows_app.models import Event, RunState, Status, StepRun, WorkflowInstance
@@ -45,8 +51,12 @@ class StartInstanceTests(TestCase):
 
     def test_the_same_idempotency_key_returns_the_same_instance(self):
         definition = simple_workflow()
-        first, created = services.start_instance(definition=definition, payload={"a": 1}, idempotency_key="k")
-        again, created_again = services.start_instance(definition=definition, payload={"a": 1}, idempotency_key="k")
+        first, created = services.start_instance(
+            definition=definition, payload={"a": 1}, idempotency_key="k"
+        )
+        again, created_again = services.start_instance(
+            definition=definition, payload={"a": 1}, idempotency_key="k"
+        )
         assert (created, created_again, again.pk) == (True, False, first.pk)
         assert WorkflowInstance.objects.count() == 1
 
@@ -57,8 +67,11 @@ class StartInstanceTests(TestCase):
             start(definition, {"a": 2}, idempotency_key="k")
 
     def test_a_payload_breaking_the_input_schema_is_refused_with_every_error(self):
-        schema = {"type": "object", "required": ["applicant", "address"],
-                  "properties": {"applicant": {"type": "string"}}}
+        schema = {
+            "type": "object",
+            "required": ["applicant", "address"],
+            "properties": {"applicant": {"type": "string"}},
+        }
         definition = simple_workflow(input=schema)
         with pytest.raises(services.InvalidPayload) as refused:
             start(definition, {"applicant": 5})
@@ -75,16 +88,28 @@ class StartInstanceTests(TestCase):
 
 class RunningAutomatedStepsTests(TestCase):
     def test_python_steps_run_back_to_back_in_one_worker_to_completion(self):
-        instance = start(simple_workflow(steps=[
-            {"id": "one", "service": "okSvc"}, {"id": "two", "service": "okSvc"},
-            {"id": "three", "service": "okSvc"}]))
-        with patch("workflows_app.queue.async_task") as enqueue, self.captureOnCommitCallbacks(execute=True):
+        instance = start(
+            simple_workflow(
+                steps=[
+                    {"id": "one", "service": "okSvc"},
+                    {"id": "two", "service": "okSvc"},
+                    {"id": "three", "service": "okSvc"},
+                ]
+            )
+        )
+        with (
+            patch("workflows_app.queue.async_task") as enqueue,
+            self.captureOnCommitCallbacks(execute=True),
+        ):
             run_queued(instance)
         instance.refresh_from_db()
         assert instance.status == Status.COMPLETED and instance.current_step == ""
         runs = list(StepRun.objects.filter(instance=instance).order_by("created_at"))
         assert [(r.step_id, r.state, r.result, r.attempts) for r in runs] == [
-            ("one", "succeeded", "ok", 1), ("two", "succeeded", "ok", 1), ("three", "succeeded", "ok", 1)]
+            ("one", "succeeded", "ok", 1),
+            ("two", "succeeded", "ok", 1),
+            ("three", "succeeded", "ok", 1),
+        ]
         enqueue.assert_not_called()  # no queue hop between python steps
 
     def test_a_duplicate_message_does_not_run_a_step_twice(self):
@@ -97,9 +122,15 @@ class RunningAutomatedStepsTests(TestCase):
 
     def test_a_step_result_routes_by_on_to_reject(self):
         make_service("checkSvc", callable="workflows_app.builtin.check_required_fields")
-        definition = make_definition({"id": "chk", "steps": [
-            {"id": "check", "service": "checkSvc", "on": {"rejected": "reject"}},
-            {"id": "after", "service": "checkSvc"}]})
+        definition = make_definition(
+            {
+                "id": "chk",
+                "steps": [
+                    {"id": "check", "service": "checkSvc", "on": {"rejected": "reject"}},
+                    {"id": "after", "service": "checkSvc"},
+                ],
+            }
+        )
         instance = start(definition, {"applicant": "Ada"})
         run_queued(instance)
         instance.refresh_from_db()
@@ -112,7 +143,9 @@ class RunningAutomatedStepsTests(TestCase):
         run_queued(instance)
         instance.refresh_from_db()
         assert instance.status == Status.FAILED
-        assert instance.error["step"] == "one" and "does_not_exist_either" in instance.error["detail"]
+        assert (
+            instance.error["step"] == "one" and "does_not_exist_either" in instance.error["detail"]
+        )
 
 
 class HumanStepTests(TestCase):
@@ -121,7 +154,9 @@ class HumanStepTests(TestCase):
         self.definition = make_definition()
 
     def reach_approve(self, payload=None):
-        instance = start(self.definition, payload or {"applicant": "Ada", "email": "ada@example.org"})
+        instance = start(
+            self.definition, payload or {"applicant": "Ada", "email": "ada@example.org"}
+        )
         run_queued(instance)
         return StepRun.objects.get(instance=instance, step_id="approve")
 
@@ -129,7 +164,10 @@ class HumanStepTests(TestCase):
         task = self.reach_approve()
         assert task.state == RunState.WAITING and task.assignee_group.name == "plan-reviewers"
         assert task.due_at - task.started_at == timedelta(hours=48)
-        with patch("workflows_app.queue.async_task") as q, self.captureOnCommitCallbacks(execute=True):
+        with (
+            patch("workflows_app.queue.async_task") as q,
+            self.captureOnCommitCallbacks(execute=True),
+        ):
             services.complete_task(run_id=task.pk, result="approved", actor="user:rev")
         instance = WorkflowInstance.objects.get(pk=task.instance_id)
         notify = StepRun.objects.get(instance=instance, step_id="notify")
@@ -154,7 +192,10 @@ class HumanStepTests(TestCase):
         assert services.process_due(now=later) == 1
         task.refresh_from_db()
         assert (task.state, task.assignee_group.name, task.escalation_level) == (
-            RunState.WAITING, "backup-reviewers", 1)
+            RunState.WAITING,
+            "backup-reviewers",
+            1,
+        )
         assert task.due_at == later + timedelta(hours=48)
         assert Event.objects.filter(run=task, type=Event.Type.ESCALATED).count() == 1
         assert services.process_due(now=later) == 0  # a second sweep acts on nothing
@@ -169,7 +210,11 @@ class OperatorTests(TestCase):
         assert (instance.status, instance.current_step) == (Status.CANCELLED, "")
         assert StepRun.objects.get(instance=instance).state == RunState.CANCELLED
         event = Event.objects.get(instance=instance)
-        assert (event.type, event.detail["reason"], event.step) == ("cancelled", "duplicate", "validate")
+        assert (event.type, event.detail["reason"], event.step) == (
+            "cancelled",
+            "duplicate",
+            "validate",
+        )
 
     def test_cancelling_an_ended_instance_is_refused(self):
         instance = start(simple_workflow())
@@ -179,7 +224,11 @@ class OperatorTests(TestCase):
 
     def test_retry_resumes_a_failed_instance_at_its_failed_step(self):
         make_service("flaky", callable="workflows_app.builtin.nope")
-        instance = start(simple_workflow(steps=[{"id": "one", "service": "flaky"}, {"id": "two", "service": "okSvc"}]))
+        instance = start(
+            simple_workflow(
+                steps=[{"id": "one", "service": "flaky"}, {"id": "two", "service": "okSvc"}]
+            )
+        )
         run_queued(instance)
         instance.refresh_from_db()
         assert instance.status == Status.FAILED

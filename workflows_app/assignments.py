@@ -8,7 +8,6 @@ Each change is a guarded update in one transaction with its Event; completing go
 services.complete_task like every other answer.
 """
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
@@ -93,7 +92,9 @@ def claim_task(*, run_id, user) -> StepRun:
     if run.claimed_by_id == user.pk and run.state == RunState.WAITING:
         return run
     if run.claimed_by_id and run.state == RunState.WAITING:
-        raise TransitionNotAllowed(f"this task was already taken by {run.claimed_by.get_username()}")
+        raise TransitionNotAllowed(
+            f"this task was already taken by {run.claimed_by.get_username()}"
+        )
     _check(user, run)
     now = timezone.now()
     with transaction.atomic():
@@ -101,12 +102,21 @@ def claim_task(*, run_id, user) -> StepRun:
             pk=run.pk, state=RunState.WAITING, claimed_by__isnull=True
         ).update(claimed_by=user, claimed_at=now)
         if not taken:
-            holder = StepRun.objects.filter(pk=run.pk).values_list("claimed_by__username", flat=True)
-            raise TransitionNotAllowed(f"this task was already taken by {holder.first() or 'someone'}")
+            holder = StepRun.objects.filter(pk=run.pk).values_list(
+                "claimed_by__username", flat=True
+            )
+            raise TransitionNotAllowed(
+                f"this task was already taken by {holder.first() or 'someone'}"
+            )
         run.claimed_by, run.claimed_at = user, now
         services.reschedule_task(run, now=now)
-        Event.objects.create(instance_id=run.instance_id, run=run, type=Event.Type.CLAIMED,
-                             step=run.step_id, actor=actor_of(user))
+        Event.objects.create(
+            instance_id=run.instance_id,
+            run=run,
+            type=Event.Type.CLAIMED,
+            step=run.step_id,
+            actor=actor_of(user),
+        )
     return run
 
 
@@ -130,8 +140,10 @@ def decide_task(*, run_id, user, result: str, comment: str = "") -> WorkflowInst
         raise TransitionNotAllowed(f"this task is closed ({run.get_state_display().lower()})")
     _check(user, run)
     if result not in allowed_results(run):
-        raise NotAllowed(f"'{result}' is not an outcome of this step; use one of "
-                         + ", ".join(allowed_results(run)))
+        raise NotAllowed(
+            f"'{result}' is not an outcome of this step; use one of "
+            + ", ".join(allowed_results(run))
+        )
     data = {"comment": comment} if comment else {}
     return services.complete_task(
         run_id=run.pk, result=result, data=data, actor=actor_of(user), comment=comment
@@ -153,6 +165,8 @@ def reassign_task(*, run_id, to: str, reason: str, actor) -> StepRun:
         raise ValueError(str(exc)) from None
     run = _task(run_id)
     with transaction.atomic():
-        services.reassign(run, to=to, reason=reason.strip(), actor=actor_of(actor), now=timezone.now())
+        services.reassign(
+            run, to=to, reason=reason.strip(), actor=actor_of(actor), now=timezone.now()
+        )
     notifications.task_assigned(run, kind="reassigned")
     return run

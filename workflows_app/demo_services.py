@@ -15,7 +15,8 @@ REQUIRED_FIELDS = {"applicant": "the applicant's name", "address": "the address 
 def validate_application(payload: dict[str, Any]) -> dict[str, Any]:
     """The validation service's answer for one application."""
     reasons = [
-        f"{label} is missing" for key, label in REQUIRED_FIELDS.items()
+        f"{label} is missing"
+        for key, label in REQUIRED_FIELDS.items()
         if not str(payload.get(key) or "").strip()
     ]
     if reasons:
@@ -35,7 +36,9 @@ class DemoHandler(BaseHTTPRequestHandler):
         except ValueError:
             return self._reply(HTTPStatus.BAD_REQUEST, {"error": "malformed_json"})
         payload = request.get("payload") if isinstance(request, dict) else None
-        self._reply(HTTPStatus.OK, validate_application(payload if isinstance(payload, dict) else {}))
+        self._reply(
+            HTTPStatus.OK, validate_application(payload if isinstance(payload, dict) else {})
+        )
 
     def do_GET(self) -> None:  # noqa: N802
         self._reply(HTTPStatus.OK, {"status": "ok", "services": ["/validate"]})

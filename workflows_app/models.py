@@ -76,7 +76,9 @@ class Service(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.CheckConstraint(condition=Q(kind__in=ServiceKind.values), name="service_kind_valid")
+            models.CheckConstraint(
+                condition=Q(kind__in=ServiceKind.values), name="service_kind_valid"
+            )
         ]
 
     def __str__(self) -> str:
@@ -180,7 +182,8 @@ class WorkflowInstance(models.Model):
     payload = models.JSONField(default=dict)
     context = models.JSONField(default=dict, help_text=_("Outputs of finished steps, by step id."))
     error = models.JSONField(null=True, blank=True)
-    idempotency_key = models.CharField(max_length=300, null=True, blank=True)
+    # NULL, not "", when absent: the unique constraint must allow many instances without a key.
+    idempotency_key = models.CharField(max_length=300, null=True, blank=True)  # noqa: DJ001
     request_digest = models.CharField(max_length=64, blank=True)
     started_by = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -190,8 +193,12 @@ class WorkflowInstance(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(condition=Q(status__in=Status.values), name="instance_status_valid"),
-            models.UniqueConstraint(fields=["idempotency_key"], name="instance_idempotency_key_unique"),
+            models.CheckConstraint(
+                condition=Q(status__in=Status.values), name="instance_status_valid"
+            ),
+            models.UniqueConstraint(
+                fields=["idempotency_key"], name="instance_idempotency_key_unique"
+            ),
             models.CheckConstraint(
                 condition=Q(status=Status.RUNNING) | Q(current_step=""),
                 name="instance_ended_has_no_current_step",
@@ -280,7 +287,9 @@ class StepRun(models.Model):
     class Meta:
         ordering = ["created_at"]
         constraints = [
-            models.CheckConstraint(condition=Q(state__in=RunState.values), name="steprun_state_valid"),
+            models.CheckConstraint(
+                condition=Q(state__in=RunState.values), name="steprun_state_valid"
+            ),
             models.UniqueConstraint(
                 fields=["instance"],
                 condition=Q(state__in=OPEN_RUN_STATES),
@@ -294,7 +303,9 @@ class StepRun(models.Model):
                 name="steprun_open_wake_idx",
             ),
             models.Index(
-                fields=["due_at"], condition=Q(state__in=OPEN_RUN_STATES), name="steprun_open_due_idx"
+                fields=["due_at"],
+                condition=Q(state__in=OPEN_RUN_STATES),
+                name="steprun_open_due_idx",
             ),
             models.Index(fields=["instance", "created_at"], name="steprun_instance_idx"),
             models.Index(fields=["step_id", "state"], name="steprun_step_state_idx"),
@@ -355,7 +366,9 @@ class Event(models.Model):
         FAILED = "failed", _("Failed")
 
     instance = models.ForeignKey(WorkflowInstance, on_delete=models.CASCADE, related_name="events")
-    run = models.ForeignKey(StepRun, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    run = models.ForeignKey(
+        StepRun, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     type = models.CharField(max_length=30, choices=Type)
     step = models.CharField(max_length=64, blank=True)
     result = models.CharField(max_length=64, blank=True)
@@ -380,6 +393,9 @@ class Heartbeat(models.Model):
     name = models.CharField(max_length=50, primary_key=True)
     last_tick = models.DateTimeField()
 
+    def __str__(self) -> str:
+        return f"{self.name} at {self.last_tick:%Y-%m-%d %H:%M:%S}"
+
 
 class BusinessCalendar(models.Model):
     """Working hours, weekdays and public holidays that working-time time-outs count on."""
@@ -389,7 +405,9 @@ class BusinessCalendar(models.Model):
     work_start = models.TimeField(default=datetime.time(9, 0))
     work_end = models.TimeField(default=datetime.time(17, 0))
     weekdays = models.CharField(
-        max_length=20, default="0,1,2,3,4", help_text=_("Working weekdays, Monday=0, comma-separated.")
+        max_length=20,
+        default="0,1,2,3,4",
+        help_text=_("Working weekdays, Monday=0, comma-separated."),
     )
     holidays = models.TextField(
         blank=True, help_text=_("Public holidays, one date (YYYY-MM-DD) per line.")
@@ -425,6 +443,9 @@ class SeenWebhook(models.Model):
     message_id = models.CharField(max_length=200, unique=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
+    def __str__(self) -> str:
+        return self.message_id
+
 
 class Delegation(models.Model):
     """Out of office: new tasks for `user` go to `deputy` between the two dates (inclusive)."""
@@ -437,10 +458,14 @@ class Delegation(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=Q(ends_on__gte=F("starts_on")), name="delegation_dates_ordered"),
+            models.CheckConstraint(
+                condition=Q(ends_on__gte=F("starts_on")), name="delegation_dates_ordered"
+            ),
             models.CheckConstraint(condition=~Q(user=F("deputy")), name="delegation_not_to_self"),
         ]
-        indexes = [models.Index(fields=["user", "starts_on", "ends_on"], name="delegation_user_idx")]
+        indexes = [
+            models.Index(fields=["user", "starts_on", "ends_on"], name="delegation_user_idx")
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} → {self.deputy} ({self.starts_on}–{self.ends_on})"

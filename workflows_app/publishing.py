@@ -90,14 +90,24 @@ def _usernames_named(parsed: Sequence[Sourced]) -> set[str]:
 def _workflow_references(source, spec: WorkflowSpec, services: set[str], users: set[str]):
     for step in spec.steps:
         if step.service not in services:
-            yield Problem(source, f"service '{step.service}' is not registered; register it in "
-                          "the admin or load a services file with it", step=step.id,
-                          field="service", workflow=spec.id)
+            yield Problem(
+                source,
+                f"service '{step.service}' is not registered; register it in "
+                "the admin or load a services file with it",
+                step=step.id,
+                field="service",
+                workflow=spec.id,
+            )
         for where, target in _targets(step):
             name = target.partition(":")[2]
             if target.startswith("user:") and name not in users:
-                yield Problem(source, f"user '{name}' does not exist", step=step.id,
-                              field=where, workflow=spec.id)
+                yield Problem(
+                    source,
+                    f"user '{name}' does not exist",
+                    step=step.id,
+                    field=where,
+                    workflow=spec.id,
+                )
 
 
 def _targets(step) -> Iterable[tuple[str, str]]:
@@ -116,8 +126,12 @@ def _callable_problems(source: str, services: Sequence[ServiceSpec]) -> Iterable
         try:
             load_callable(svc.callable)
         except Exception as exc:  # noqa: BLE001 - any import failure is the user's problem to see
-            yield Problem(source, f"callable '{svc.callable}' cannot be loaded: {exc}",
-                          step=svc.name, field="callable")
+            yield Problem(
+                source,
+                f"callable '{svc.callable}' cannot be loaded: {exc}",
+                step=svc.name,
+                field="callable",
+            )
 
 
 @transaction.atomic
@@ -177,11 +191,16 @@ def _groups_named(spec: WorkflowSpec) -> set[str]:
 
 
 @transaction.atomic
-def publish(spec: WorkflowSpec, report: LoadReport | None = None) -> tuple[WorkflowDefinition, bool]:
+def publish(
+    spec: WorkflowSpec, report: LoadReport | None = None
+) -> tuple[WorkflowDefinition, bool]:
     """Publish `spec` as a new version unless the newest version is the same document."""
     report = report or LoadReport()
     latest = (
-        WorkflowDefinition.objects.select_for_update().filter(key=spec.id).order_by("-version").first()
+        WorkflowDefinition.objects.select_for_update()
+        .filter(key=spec.id)
+        .order_by("-version")
+        .first()
     )
     digest = spec.digest()
     if latest and latest.digest == digest:
@@ -197,8 +216,9 @@ def publish(spec: WorkflowSpec, report: LoadReport | None = None) -> tuple[Workf
         case_prefix=latest.case_prefix if latest else case_prefix(spec.id),
     )
     report.published.append(definition)
-    report.say(f"workflow {spec.id}: published version {definition.version} "
-               f"({len(spec.steps)} steps)")
+    report.say(
+        f"workflow {spec.id}: published version {definition.version} ({len(spec.steps)} steps)"
+    )
     return definition, True
 
 

@@ -57,7 +57,9 @@ class StepView:
 
 def runs_of(instance: WorkflowInstance) -> list[StepRun]:
     """Every run of the instance, oldest first (one query)."""
-    runs = StepRun.objects.filter(instance=instance).select_related("assignee_group", "assignee_user")
+    runs = StepRun.objects.filter(instance=instance).select_related(
+        "assignee_group", "assignee_user"
+    )
     return list(runs.order_by("created_at", "pk"))
 
 

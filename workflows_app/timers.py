@@ -5,43 +5,82 @@ Instead each worker process runs one daemon thread that polls the indexed `wake_
 (one cheap query per interval) and hands due runs to services.process_due, whose guarded,
 row-locked writes make several threads on several machines safe together. The scheduled
 sweep stays as a backstop. Started from django-q2's `post_spawn` signal (apps.py), so a
-worker that is killed and respawned gets a new thread.
+worker that is killed and respawned gets a new thread. docs/timers.md explains the design.
 """
 
 import logging
 import random
 import threading
+from collections.abc import Callable
+from datetime import datetime
 
 from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
 log = logging.getLogger(__name__)
+
+# Batches of process_due per pass: a backlog is worked off, but a pass always ends.
+MAX_BATCHES = 10
 _started = threading.Event()
+_stop = threading.Event()
 
 
-def start_timer_thread(**_signal_kwargs) -> None:
+def start_timer_thread(**_signal_kwargs) -> threading.Thread | None:
     """Start this process's timer thread once (django-q2 post_spawn receiver)."""
     if _started.is_set() or not settings.HMS_TIMER_INTERVAL:
-        return
+        return None
     _started.set()
-    threading.Thread(target=_loop, name="hms-timer", daemon=True).start()
+    thread = threading.Thread(
+        target=run_timer,
+        kwargs={"interval": settings.HMS_TIMER_INTERVAL, "stop": _stop},
+        name="hms-timer",
+        daemon=True,
+    )
+    thread.start()
+    return thread
 
 
-def _loop() -> None:
-    from .models import OPEN_RUN_STATES, StepRun
-    from .services import beat, process_due
-
-    interval = settings.HMS_TIMER_INTERVAL
-    while True:
+def run_timer(
+    *, interval: float, stop: threading.Event, tick: Callable[[], int] | None = None
+) -> None:
+    """Call `tick` about every `interval` seconds until `stop` is set; survive its failures."""
+    tick = tick or timer_pass
+    while not stop.is_set():
         try:
-            beat("timer")
-            now = timezone.now()
-            due = StepRun.objects.filter(state__in=OPEN_RUN_STATES, wake_at__lte=now)
-            while due.exists() and process_due(now=now):
-                now = timezone.now()
+            tick()
         except Exception:  # noqa: BLE001 - the thread must outlive a database hiccup
             log.exception("timer pass failed")
-            close_old_connections()
         # Jitter spreads the polls of many workers over the interval.
-        threading.Event().wait(interval * (0.5 + random.random()))
+        stop.wait(interval * (0.5 + random.random()))
+
+
+def timer_pass() -> int:
+    """One pass of the thread: record the heartbeat, then act on whatever is due."""
+    from .services import beat
+
+    # As Django does around each request: drop a broken or too old connection.
+    close_old_connections()
+    try:
+        beat("timer")
+        return act_on_due()
+    finally:
+        close_old_connections()
+
+
+def act_on_due(*, now: datetime | None = None, max_batches: int = MAX_BATCHES) -> int:
+    """Hand due runs to process_due until none are left (at most `max_batches` batches)."""
+    from .models import OPEN_RUN_STATES, StepRun
+    from .services import process_due
+
+    acted = 0
+    for _ in range(max_batches):
+        moment = now or timezone.now()
+        # The cheap question first: one indexed probe when nothing is due (nearly always).
+        if not StepRun.objects.filter(state__in=OPEN_RUN_STATES, wake_at__lte=moment).exists():
+            break
+        done = process_due(now=moment)
+        acted += done
+        if not done:
+            break  # due, but locked by another process or moved on: next pass
+    return acted

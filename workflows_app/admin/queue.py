@@ -1,12 +1,9 @@
 """django-q2's failed tasks: a button that deletes old ones (its save_limit prunes successes only)."""
 
-from datetime import timedelta
-
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_q.admin import FailAdmin
 from django_q.models import Failure

@@ -17,7 +17,10 @@ class Command(BaseCommand):
         parser.add_argument("--no-demo-services", action="store_true")
 
     def handle(self, *args, port, no_demo_services, **options):
-        env = {**os.environ, "HMS_PUBLIC_URL": os.environ.get("HMS_PUBLIC_URL", f"http://127.0.0.1:{port}")}
+        env = {
+            **os.environ,
+            "HMS_PUBLIC_URL": os.environ.get("HMS_PUBLIC_URL", f"http://127.0.0.1:{port}"),
+        }
         manage = [sys.executable, "manage.py"]
         commands = [
             manage + ["runserver", f"127.0.0.1:{port}", "--noreload"],

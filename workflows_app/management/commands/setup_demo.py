@@ -27,7 +27,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, port, **options):
         files = sorted(
-            p for p in (Path(settings.BASE_DIR) / "workflows").iterdir()
+            p
+            for p in (Path(settings.BASE_DIR) / "workflows").iterdir()
             if p.suffix in {".json", ".yaml", ".yml"}
         )
         try:
@@ -40,15 +41,19 @@ class Command(BaseCommand):
         token = self._token()
         base = f"http://127.0.0.1:{port}"
         self.stdout.write(self.style.SUCCESS("\nReady. Open:"))
-        for label, path in [("Admin", "/admin/"), ("Task inbox", "/tasks/"), ("Board", "/board/"),
-                            ("API document", "/api/openapi.json")]:
+        for label, path in [
+            ("Admin", "/admin/"),
+            ("Task inbox", "/tasks/"),
+            ("Board", "/board/"),
+            ("API document", "/api/openapi.json"),
+        ]:
             self.stdout.write(f"  {label:<14}{base}{path}")
         self.stdout.write(f"\nAPI token (demo): {token}")
         self.stdout.write(
             f"Try:\n  curl -s -X POST {base}/api/workflows/start -H 'Authorization: Bearer {token}'"
             " -H 'Content-Type: application/json'"
-            " -d '{\"workflowId\": \"address-change\", \"payload\": {\"applicant\": \"Ada\","
-            " \"address\": \"1 Main St\"}}'\n"
+            ' -d \'{"workflowId": "address-change", "payload": {"applicant": "Ada",'
+            ' "address": "1 Main St"}}\'\n'
         )
 
     def _users(self) -> None:

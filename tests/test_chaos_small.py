@@ -1,0 +1,173 @@
+"""The chaos run at CI size, and the checks it ends with.
+
+The checks (bench/chaos_checks.py) are shown here to catch each broken invariant on made-up
+histories; the small run itself (bench/chaos.py, CHAOS_SIZE=small: two qclusters on
+PostgreSQL + Redis, one SIGKILLed and restarted) runs in the PostgreSQL + Redis pass only.
+"""
+
+import os
+import subprocess
+import sys
+from collections import Counter
+from datetime import datetime, timedelta
+
+import dj_database_url
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test import SimpleTestCase
+
+from bench import common
+from bench.chaos_checks import Facts, summarise, verify
+
+STEPS = ["fetch", "review", "score", "notify"]
+T0 = datetime(2026, 1, 1)
+
+
+def run(instance: int, step: str, n: int, state: str = "succeeded", attempts: int = 1, **more):
+    return {
+        "instance_id": instance,
+        "step_id": step,
+        "state": state,
+        "attempts": attempts,
+        "result": more.pop("result", "ok"),
+        "output": more.pop("output", None),
+        "created_at": T0 + timedelta(seconds=n),
+        **more,
+    }
+
+
+def request(key: str, attempt: int, choice: str = "ok", step: str = "fetch") -> dict:
+    return {"key": key, "attempt": attempt, "step": step, "instance": "u1", "choice": choice}
+
+
+def completed_history() -> Facts:
+    """One instance that completed: fetch took a 503 then an answer, score one answer."""
+    runs = {
+        "f": run(1, "fetch", 0, attempts=2, output={"attempt": 2}),
+        "r": run(1, "review", 1, attempts=0, result="approved"),
+        "s": run(1, "score", 2, output={"attempt": 1}),
+        "n": run(1, "notify", 3),
+    }
+    log = [request("f", 1, "error"), request("f", 2), request("s", 1, step="score")]
+    return Facts(
+        steps=STEPS,
+        http_steps={"fetch": 3, "score": 3},
+        started=[1],
+        instances={1: {"uuid": "u1", "status": "completed", "current_step": "", "error": None}},
+        runs=runs,
+        redelivered=Counter(),
+        event_totals=Counter(retry_scheduled=1),
+        log=log,
+        kills=1,
+        workers_per_cluster=3,
+        task_timeouts=0,
+    )
+
+
+class ChaosChecksTests(SimpleTestCase):
+    def test_a_whole_history_matching_the_log_has_no_problem(self):
+        facts = completed_history()
+        assert verify(facts) == []
+        assert summarise(facts)["requests"] == 3 and summarise(facts)["retries"] == 1
+
+    def test_a_lost_instance_is_reported(self):
+        facts = completed_history()
+        facts.started.append(2)
+        assert verify(facts) == ["lost instances [2], unknown ones []"]
+
+    def test_an_instance_still_running_is_reported(self):
+        facts = completed_history()
+        facts.instances[1].update(status="running", current_step="notify")
+        facts.runs["n"]["state"] = "queued"
+        assert verify(facts) == ["instance 1 is still running at notify (queued)"]
+
+    def test_a_step_that_ran_twice_is_reported(self):
+        facts = completed_history()
+        facts.runs["s2"] = run(1, "score", 2.5, output={"attempt": 1})
+        assert "is not ['fetch', 'review', 'score', 'notify'] in order" in verify(facts)[0]
+
+    def test_a_gap_in_the_history_is_reported(self):
+        facts = completed_history()
+        del facts.runs["r"]
+        assert "history ['fetch', 'score', 'notify']" in verify(facts)[0]
+
+    def test_an_open_run_on_an_ended_instance_is_an_orphaned_task(self):
+        facts = completed_history()
+        facts.instances[1]["status"] = "rejected"
+        facts.runs["r"].update(state="waiting", result="rejected")
+        del facts.runs["s"], facts.runs["n"]
+        facts.log.pop()
+        assert verify(facts)[0] == (
+            "instance 1 ended rejected with open runs ['review'] (orphaned task)"
+        )
+
+    def test_more_requests_than_the_retry_bound_are_reported(self):
+        facts = completed_history()
+        facts.http_steps["fetch"] = 0  # no retries allowed: one request at most
+        assert verify(facts) == ["run f (fetch): 2 requests, 2 attempts, bound 1"]
+
+    def test_a_redelivery_after_a_kill_allows_one_more_request(self):
+        facts = completed_history()
+        facts.http_steps["fetch"] = 0
+        facts.redelivered["f"] = 1
+        assert verify(facts) == []
+
+    def test_two_requests_with_one_attempt_number_mean_two_workers_held_one_claim(self):
+        facts = completed_history()
+        facts.log[0]["attempt"] = 2
+        assert "attempt numbers repeated [2, 2]" in verify(facts)[0]
+
+    def test_an_answer_lost_without_a_redelivery_is_reported(self):
+        facts = completed_history()
+        facts.log[0]["choice"] = "ok"
+        assert verify(facts) == ["run f (fetch): answers [1, 2] lost without a redelivery"]
+
+    def test_a_success_the_service_never_answered_is_reported(self):
+        facts = completed_history()
+        facts.runs["s"]["output"] = {"attempt": 7}
+        assert "succeeded with attempt 7; the service answered {1}" in verify(facts)[0]
+
+    def test_more_redeliveries_than_kills_can_explain_are_reported(self):
+        facts = completed_history()
+        facts.redelivered.update({"f": 1, "s": 1})
+        facts.workers_per_cluster = 1
+        assert verify(facts) == [
+            "2 redeliveries for 1 kills of 1-worker clusters and 0 task time-outs"
+        ]
+        facts.problems.clear()
+        facts.task_timeouts = 1  # django-q2 killed an overrunning task: its lease was lost too
+        assert verify(facts) == []
+
+
+@pytest.mark.integration
+@pytest.mark.postgres
+def test_small_chaos_run_on_postgresql_and_redis_keeps_every_invariant():
+    if connection.vendor != "postgresql" or not settings.REDIS_URL:
+        pytest.skip("the chaos run needs PostgreSQL + Redis: it runs in that pass of `make test`")
+    database_url = os.environ.get("DATABASE_URL") or os.environ["TEST_DATABASE_URL"]
+    name = dj_database_url.parse(database_url)["NAME"]
+    env = {
+        **os.environ,
+        "CHAOS_SIZE": "small",
+        "CHAOS_DATABASE_URL": common.with_database_name(database_url, f"{name}_chaos"),
+        "CHAOS_REDIS_URL": settings.REDIS_URL,
+    }
+    harness = subprocess.Popen(
+        [sys.executable, "bench/chaos.py"],
+        cwd=common.ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        stdout, stderr = harness.communicate(timeout=150)
+    except subprocess.TimeoutExpired:
+        harness.terminate()  # SIGTERM: the harness stops its clusters before it exits
+        stdout, stderr = harness.communicate(timeout=60)
+    done = subprocess.CompletedProcess(harness.args, harness.returncode, stdout, stderr)
+    print(done.stdout)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert "chaos: OK" in done.stdout
+    assert "/healthz at the end of the run: ok" in done.stdout

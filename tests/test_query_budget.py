@@ -1,0 +1,138 @@
+"""The SQL budget per instance and per request (issue 8): a regression here fails `make test`.
+
+Counts are data statements (SELECT, INSERT, UPDATE, DELETE) made by the engine in steady state
+(process caches warm, task emails off); transaction control (BEGIN, SAVEPOINT, ...) is not
+counted and the queue is patched out, so broker statements are not counted either
+(docs/BENCHMARKS.md reports them separately). Each capture wraps only the calls a client, a
+worker or a person makes, never the test's own look-ups.
+"""
+
+from unittest.mock import patch
+
+from django.db import connection
+from django.test import TestCase, override_settings
+from django.test.utils import CaptureQueriesContext
+
+from tests.factories import make_definition, make_seed_services, make_token, simple_workflow
+from workflows_app import services, tasks
+from workflows_app.models import RunState, Status, StepRun
+
+DATA_VERBS = ("SELECT", "INSERT", "UPDATE", "DELETE")
+THREE_PYTHON_STEPS = [
+    {"id": "one", "service": "okSvc"},
+    {"id": "two", "service": "okSvc"},
+    {"id": "three", "service": "okSvc"},
+]
+
+
+def data_statements(queries: CaptureQueriesContext) -> list[str]:
+    """The captured data statements (what a database does work for), in order."""
+    return [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].lstrip().upper().startswith(DATA_VERBS)
+    ]
+
+
+@override_settings(HMS_NOTIFY_TASKS=False)
+class StatementsPerInstanceTests(TestCase):
+    """Whole life of one instance: start, each worker pass, each person's decision."""
+
+    def setUp(self):
+        patcher = patch("workflows_app.queue.async_task")
+        self.enqueue = patcher.start()
+        self.addCleanup(patcher.stop)
+
+    def count(self, call) -> int:
+        with (
+            CaptureQueriesContext(connection) as queries,
+            self.captureOnCommitCallbacks(execute=True),
+        ):
+            call()
+        return len(data_statements(queries))
+
+    def life(self, definition) -> dict[str, int]:
+        """Statements by phase for one instance, run to its end the way workers and people do."""
+        phases: dict[str, int] = {}
+        holder: dict = {}
+
+        def start():
+            holder["instance"], _ = services.start_instance(
+                definition=definition, payload={"applicant": "Ada"}
+            )
+
+        phases["start"] = self.count(start)
+        instance = holder["instance"]
+        for _ in range(10):
+            run = StepRun.objects.filter(
+                instance=instance, state__in=[RunState.QUEUED, RunState.WAITING]
+            ).first()
+            if run is None:
+                break
+            if run.state == RunState.QUEUED:
+                phases[run.step_id] = self.count(
+                    lambda run=run: tasks.run_step(str(run.pk), run.attempts)
+                )
+            else:
+                phases[run.step_id] = self.count(
+                    lambda run=run: services.complete_task(
+                        run_id=run.pk, result="approved", actor="user:rev"
+                    )
+                )
+        instance.refresh_from_db()
+        assert instance.status == Status.COMPLETED
+        return phases
+
+    def test_the_seed_shape_takes_fifteen_data_statements_in_steady_state(self):
+        make_seed_services()
+        definition = make_definition()
+        self.life(definition)  # warms the per-process caches, as a running worker has them
+        phases = self.life(definition)
+        assert phases == {"start": 2, "validate": 5, "approve": 4, "notify": 4}
+        assert sum(phases.values()) == 15
+
+    def test_three_python_steps_take_twelve_data_statements_and_one_queue_message(self):
+        definition = simple_workflow("three", steps=THREE_PYTHON_STEPS)
+        self.life(definition)
+        self.enqueue.reset_mock()
+        phases = self.life(definition)
+        # Read and claim the first run; per step route the instance and close its run; open
+        # the next two runs already claimed (inline, no queue hop).
+        assert phases == {"start": 2, "one": 10}
+        assert self.enqueue.call_count == 1
+
+
+class StatementsPerRequestTests(TestCase):
+    """The API's hot paths, through the test client with a bearer token."""
+
+    def setUp(self):
+        make_seed_services()
+        self.definition = make_definition()
+        self.auth = {"HTTP_AUTHORIZATION": f"Bearer {make_token()}"}
+
+    def request(self, method: str, path: str, **kwargs):
+        with CaptureQueriesContext(connection) as queries, patch("workflows_app.queue.async_task"):
+            response = getattr(self.client, method)(path, **kwargs, **self.auth)
+        return response, data_statements(queries)
+
+    def start(self):
+        body = {"workflowId": "building-permit", "payload": {"applicant": "Ada"}}
+        return self.request(
+            "post", "/api/workflows/start", data=body, content_type="application/json"
+        )
+
+    def test_start_takes_four_data_statements(self):
+        self.start()  # warm caches
+        response, statements = self.start()
+        assert response.status_code == 201
+        # The token, the newest definition, the instance, its first run.
+        assert len(statements) == 4, statements
+
+    def test_status_takes_four_data_statements(self):
+        response, _ = self.start()
+        path = f"/api/workflows/{response.json()['instanceId']}/status"
+        self.request("get", path)  # warm caches
+        response, statements = self.request("get", path)
+        assert response.status_code == 200
+        # The instance, the token, its runs, its events.
+        assert len(statements) == 4, statements
