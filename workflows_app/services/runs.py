@@ -98,7 +98,7 @@ def record_outcome(*, claimed: Claimed, outcome: Outcome, inline: bool = True) -
                     run, instance, outcome.result, outcome.data, now=now, inline=inline
                 )
             case "accepted":
-                guarded(run, RunState.RUNNING, state=RunState.WAITING, wake_at=run.due_at)
+                _await_callback(run)
             case "retry":
                 _schedule_retry(run, instance, outcome, now=now)
             case _:
@@ -182,7 +182,7 @@ def complete_task(
     instance = run.instance
     try:
         with transaction.atomic():
-            if run.state not in (RunState.WAITING,):
+            if not _awaits_answer(run):
                 raise TransitionNotAllowed(_why_not_open(run))
             finish_run(
                 run,
@@ -198,6 +198,24 @@ def complete_task(
         record_late_answer(run=run, result=result, actor=actor, reason=str(refused))
         raise
     return instance
+
+
+def _await_callback(run: StepRun) -> None:
+    """The service answered 202: wait for its callback (unless the callback already came)."""
+    try:
+        guarded(run, RunState.RUNNING, state=RunState.WAITING, wake_at=run.due_at)
+    except TransitionNotAllowed:
+        if StepRun.objects.filter(pk=run.pk, state=RunState.RUNNING).exists():
+            raise
+
+
+def _awaits_answer(run: StepRun) -> bool:
+    """A task or a 202 callback is due; an HTTP run whose 202 is not recorded yet counts too."""
+    if run.state == RunState.WAITING:
+        return True
+    step = run.instance.spec.step(run.step_id)
+    is_http = specs.get_service(step.service).kind == ServiceKind.HTTP
+    return run.state == RunState.RUNNING and is_http
 
 
 def _why_not_open(run: StepRun) -> str:

@@ -1,6 +1,7 @@
 """The timer sweep: backoff over, lease expired, deadline passed (onTimeout), task timers."""
 
-from datetime import datetime
+import logging
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.conf import settings
@@ -21,6 +22,8 @@ from .guards import add_event, due_time, earliest, fail_step, guarded, redeliver
 from .human import assign, next_task_wake, task_timers
 from .runs import finish_run
 
+log = logging.getLogger(__name__)
+
 
 def process_due(*, now: datetime | None = None, limit: int = 200) -> int:
     """Act on every open run whose wake_at has passed; returns how many were acted on.
@@ -38,6 +41,10 @@ def process_due(*, now: datetime | None = None, limit: int = 200) -> int:
             acted += wake_run(run_id=run_id, instance_id=instance_id, now=now)
         except TransitionNotAllowed:
             continue
+        except Exception:  # noqa: BLE001 - one broken run must not stop the timers of all others
+            log.exception("step run %s could not be handled; trying again later", run_id)
+            later = now + timedelta(seconds=settings.HMS_REDELIVERY_SECONDS)
+            StepRun.objects.filter(pk=run_id, wake_at__lte=now).update(wake_at=later)
     return acted
 
 
