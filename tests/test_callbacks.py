@@ -10,7 +10,6 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from django.test import TestCase
 from standardwebhooks.webhooks import Webhook
 
@@ -240,11 +239,6 @@ class CallbackAfterRetryTests(CallbackCase):
 
 
 class EarlyCallbackTests(CallbackCase):
-    @pytest.mark.xfail(
-        strict=True,
-        reason="needs services.complete_task to accept a RUNNING http run and record_outcome "
-        "to ignore a 202 for a run already answered (see the issue 3 report)",
-    )
     def test_a_callback_that_beats_the_worker_recording_the_202_completes_the_step(self):
         # The service answers 202 and calls back at once; the worker has not yet written
         # `waiting`. Replay that order: claim, callback, then the worker's 202.

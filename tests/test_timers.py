@@ -140,11 +140,6 @@ class TimerPassTests(LocalServerMixin, TestCase):
             assert timers.act_on_due(now=later, max_batches=2) == 2
             assert timers.act_on_due(now=later, max_batches=2) == 1
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="needs services.process_due to log and postpone a run whose handling raises "
-        "(see the issue 3 report); today one such run stops every timer pass",
-    )
     def test_a_run_that_cannot_be_handled_does_not_stop_the_timers_for_the_others(self):
         make_user("bob")
         make_service("humanSvc", "human", group="reviewers")
