@@ -12,7 +12,7 @@ for c in python3.13 python3.12 python3.14 python3; do \
   p=$$(command -v $$c 2>/dev/null) || continue; \
   $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; exit 0; }; \
 done; \
-for p in $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1[234]*/bin/python3; do \
+for p in $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1[234]* 2>/dev/null | sort -rV | sed 's|$$|/bin/python3|'); do \
   [ -x $$p ] && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; exit 0; }; \
 done; exit 1
 endef
