@@ -6,7 +6,7 @@ from uuid import UUID
 
 from django.utils import timezone
 
-from . import dispatch, services, specs
+from . import callbacks, dispatch, services, specs
 from .engine import TransitionNotAllowed
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,9 @@ def run_step(run_id: str, attempts: int = 0) -> None:
 def sweep() -> int:
     """The scheduled sweep (every minute); `manage.py escalate_overdue` runs the same."""
     services.beat("sweep")
-    return services.process_due(now=timezone.now())
+    now = timezone.now()
+    callbacks.forget_old_webhooks(now=now)
+    return services.process_due(now=now)
 
 
 KEEP_FAILURES_DAYS = 30

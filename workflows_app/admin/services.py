@@ -107,7 +107,12 @@ def ping(service: Service) -> tuple[bool, str]:
         )
     body = json.dumps({"ping": True, "service": service.name}, separators=(",", ":"))
     headers = {"Content-Type": "application/json", "User-Agent": "hms-admin-ping"}
-    headers.update(dispatch.signature_headers(service, msg_id=f"ping-{uuid.uuid4()}", body=body))
+    try:
+        headers.update(
+            dispatch.signature_headers(service, msg_id=f"ping-{uuid.uuid4()}", body=body)
+        )
+    except dispatch.UnusableSecret as exc:
+        return False, f"{service.name}: cannot sign the ping ({exc})"
     started = time.monotonic()
     try:
         reply = dispatch.session().post(

@@ -44,9 +44,11 @@ class Command(BaseCommand):
 
     def _stop(self, children) -> None:
         self.stdout.write("\nStopping the web server, the cluster and the demo services…")
+        # SIGTERM to the main process only: sent to a qcluster's whole group, it can hang
+        # django-q2's shutdown. Whatever is left after the grace period gets SIGKILL.
         for child in children:
             if child.poll() is None:
-                os.killpg(child.pid, signal.SIGTERM)
+                child.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         for child in children:
             try:
