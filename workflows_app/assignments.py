@@ -146,7 +146,7 @@ def decide_task(*, run_id, user, result: str, comment: str = "") -> WorkflowInst
         )
     data = {"comment": comment} if comment else {}
     return services.complete_task(
-        run_id=run.pk, result=result, data=data, actor=actor_of(user), comment=comment
+        run_id=run.pk, result=result, data=data, actor=actor_of(user), comment=comment, seen=run
     )
 
 

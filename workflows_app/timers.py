@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.utils import timezone
 
 log = logging.getLogger(__name__)
@@ -59,12 +59,18 @@ def timer_pass() -> int:
     """One pass of the thread: record the heartbeat, then act on whatever is due."""
     from .services import beat
 
-    # As Django does around each request: drop a broken or too old connection.
-    close_old_connections()
+    # As Django does around each request: drop a broken or too old connection (never
+    # inside a transaction someone else holds, such as a test's).
+    _close_old_connections()
     try:
         beat("timer")
         return act_on_due()
     finally:
+        _close_old_connections()
+
+
+def _close_old_connections() -> None:
+    if not connection.in_atomic_block:
         close_old_connections()
 
 

@@ -175,10 +175,15 @@ def complete_task(
     data: Mapping[str, Any] | None = None,
     actor: str = "",
     comment: str = "",
+    seen: StepRun | None = None,
 ) -> WorkflowInstance:
-    """A person's or a service's answer to a waiting run (human task or HTTP 202 callback)."""
+    """A person's or a service's answer to a waiting run (human task or HTTP 202 callback).
+
+    `seen` is the run as the caller checked it (assignee, level, claimant): the answer lands
+    only if the run is still so, never on a task escalated or reassigned in between.
+    """
     now = timezone.now()
-    run = StepRun.objects.select_related("instance").get(pk=run_id)
+    run = seen or StepRun.objects.select_related("instance").get(pk=run_id)
     instance = run.instance
     try:
         with transaction.atomic():
