@@ -12,10 +12,11 @@ from django.views.decorators.http import require_POST
 from .. import diagram, drafts
 from ..models import Service, WorkflowDefinition, WorkflowDraft
 from .drafts import export_response
+from .readonly import ReadOnlyAdminMixin
 
 
 @admin.register(WorkflowDefinition)
-class WorkflowDefinitionAdmin(admin.ModelAdmin):
+class WorkflowDefinitionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Versions are immutable: everyone may only look; a change is made in a draft."""
 
     list_display = ("key", "version", "name", "public", "created_at")
@@ -23,15 +24,6 @@ class WorkflowDefinitionAdmin(admin.ModelAdmin):
     search_fields = ("key", "name")
     fields = ("key", "version", "name", "public", "case_prefix", "digest", "created_at")
     change_form_template = "admin/workflows_app/workflowdefinition/change_form.html"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         view = self.admin_site.admin_view

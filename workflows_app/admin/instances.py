@@ -37,6 +37,7 @@ from .filters import (
     WorkflowFilter,
 )
 from .forms import ReasonForm, ReassignForm
+from .readonly import ReadOnlyAdminMixin
 
 BOTH = [ActionLocation.CHANGE_LIST, ActionLocation.CHANGE_FORM]
 MAX_BATCH = 500  # instances one action acts on; more would hold the request too long
@@ -57,7 +58,7 @@ class CappedPaginator(Paginator):
 
 
 @admin.register(WorkflowInstance)
-class WorkflowInstanceAdmin(admin.ModelAdmin):
+class WorkflowInstanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "case",
         "workflow",
@@ -103,15 +104,6 @@ class WorkflowInstanceAdmin(admin.ModelAdmin):
     )
     readonly_fields = fields
     change_form_template = "admin/workflows_app/workflowinstance/change_form.html"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_cancel_permission(self, request) -> bool:
         return request.user.has_perm("workflows_app.cancel_instance")

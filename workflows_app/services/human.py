@@ -111,20 +111,8 @@ def release_claim(run: StepRun, *, actor: str, now: datetime, reason: str = "") 
 
 def reassign(run: StepRun, *, to: str, reason: str, actor: str, now: datetime) -> None:
     """Point a waiting task at another group or person, recording who, from whom, to whom, why."""
-    before, seen = _assignee_label(run), snapshot(run)
-    assign(run, to, now=now)
-    run.claimed_by_id, run.claimed_at, run.reminders_sent = None, None, 0
-    guarded(
-        run,
-        RunState.WAITING,
-        seen=seen,
-        assignee_group_id=run.assignee_group_id,
-        assignee_user_id=run.assignee_user_id,
-        claimed_by_id=None,
-        claimed_at=None,
-        reminders_sent=0,
-        wake_at=next_task_wake(run, window_start=now),
-    )
+    before = _assignee_label(run)
+    hand_over(run, to, now=now)
     add_event(
         run.instance,
         run,
@@ -133,6 +121,31 @@ def reassign(run: StepRun, *, to: str, reason: str, actor: str, now: datetime) -
         to=to,
         reason=reason,
         **{"from": before},
+    )
+
+
+def hand_over(run: StepRun, assignee: str, *, now: datetime, **changes) -> None:
+    """Give a task to `assignee` afresh: unclaimed, no reminders sent, its wake-up recomputed.
+
+    `changes` are further fields set in the same guarded write (escalation level, deadline).
+    """
+    seen, expect = snapshot(run), run.state
+    for name, value in changes.items():
+        setattr(run, name, value)
+    assign(run, assignee, now=now)
+    run.claimed_by_id, run.claimed_at, run.reminders_sent = None, None, 0
+    guarded(
+        run,
+        expect,
+        seen=seen,
+        state=RunState.WAITING,
+        assignee_group_id=run.assignee_group_id,
+        assignee_user_id=run.assignee_user_id,
+        claimed_by_id=None,
+        claimed_at=None,
+        reminders_sent=0,
+        wake_at=next_task_wake(run, window_start=now),
+        **changes,
     )
 
 

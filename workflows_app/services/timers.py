@@ -18,8 +18,8 @@ from ..models import (
     StepRun,
     WorkflowInstance,
 )
-from .guards import add_event, due_time, earliest, fail_step, guarded, redelivery, snapshot
-from .human import assign, next_task_wake, task_timers
+from .guards import add_event, due_time, earliest, fail_step, guarded, redelivery
+from .human import hand_over, task_timers
 from .runs import finish_run
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,6 @@ def _escalate(run, instance, step, action: engine.TimeoutAction, *, now: datetim
     step) is passed over: separation of duties holds through escalation too.
     """
     service = specs.get_service(step.service)
-    seen = snapshot(run)
     skipped = []
     while action.assignee and _conflicts(run, action.assignee):
         skipped.append(action.assignee)
@@ -126,24 +125,13 @@ def _escalate(run, instance, step, action: engine.TimeoutAction, *, now: datetim
             level=action.level,
         )
     assignee = action.assignee or f"group:{settings.HMS_SUPERVISORS_GROUP}"
-    run.due_at = None if action.exhausted else due_time(step.timeout, now)
-    run.escalation_level, run.escalation_exhausted = action.level, action.exhausted
-    assign(run, assignee, now=now)
-    run.claimed_by_id, run.claimed_at, run.reminders_sent = None, None, 0
-    guarded(
+    hand_over(
         run,
-        run.state,
-        seen=seen,
-        state=RunState.WAITING,
-        assignee_group_id=run.assignee_group_id,
-        assignee_user_id=run.assignee_user_id,
+        assignee,
+        now=now,
         escalation_level=action.level,
         escalation_exhausted=action.exhausted,
-        due_at=run.due_at,
-        claimed_by_id=None,
-        claimed_at=None,
-        reminders_sent=0,
-        wake_at=next_task_wake(run, window_start=now),
+        due_at=None if action.exhausted else due_time(step.timeout, now),
     )
     add_event(
         instance,
