@@ -7,3 +7,13 @@ document.addEventListener("htmx:beforeSwap", function (event) {
     event.detail.isError = false;
   }
 });
+
+// After an action swaps the panel, keep the keyboard where the user was: on the panel's
+// title, not back at the top of the page. The panel is looked up again because an
+// outerHTML swap replaces the element the event was aimed at.
+document.addEventListener("htmx:afterSettle", function () {
+  var title = document.getElementById("panel-title");
+  if (title && document.activeElement === document.body) {
+    title.focus();
+  }
+});

@@ -3,6 +3,6 @@
 Declarative; every write that changes an instance goes through services.py or assignments.py.
 """
 
-from . import definitions, drafts, instances, queue, services
+from . import definitions, drafts, instances, queue, services, tokens
 
-__all__ = ["definitions", "drafts", "instances", "queue", "services"]
+__all__ = ["definitions", "drafts", "instances", "queue", "services", "tokens"]
