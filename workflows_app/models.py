@@ -297,11 +297,9 @@ class StepRun(models.Model):
             ),
         ]
         indexes = [
-            models.Index(
-                fields=["wake_at"],
-                condition=Q(state__in=OPEN_RUN_STATES),
-                name="steprun_open_wake_idx",
-            ),
+            # Not partial: closed runs have no wake_at, and SQLite cannot match a partial
+            # index's condition against the bound parameters of the timer's query.
+            models.Index(fields=["wake_at"], name="steprun_wake_idx"),
             models.Index(
                 fields=["due_at"],
                 condition=Q(state__in=OPEN_RUN_STATES),
