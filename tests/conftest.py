@@ -19,8 +19,10 @@ def pytest_configure(config):
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Failed sign-ins in tests must not count against later runs in the shared cache.
+    # Each test run has its own cache: snapshots (the board) must not outlive the run.
     settings.CACHES = {
         **settings.CACHES,
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
         "login-attempts": {
             "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
             "LOCATION": "login-attempts",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from datetime import time as clock
 
+from django.core.cache import cache
 from django.db.models import Count, F, Min, Q, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
@@ -26,12 +27,15 @@ from .models import OPEN_RUN_STATES, Event, RunState, StepRun, WorkflowDefinitio
 TYPICAL_SAMPLE = 500  # a typical duration is the median of at most this many latest runs
 TYPICAL_MINIMUM = 5  # with fewer finished runs than this, no estimate is shown
 TYPICAL_TTL_SECONDS = 300.0  # a typical duration moves slowly; polls must not recompute it
-# Every viewer of the board sees the same figures: compute them at most this often per process.
+# Every viewer of the board sees the same figures: one snapshot in the shared cache, computed
+# again at most this often, by one process at a time while the others show the previous one.
 # The rows hold moments, not durations, so a cached board still shows waits as of now.
 BOARD_TTL_SECONDS = 5.0
+BOARD_KEY = "hms:board"
+BOARD_LOCK = "hms:board:refreshing"
+BOARD_LOCK_SECONDS = 120
 
 _TYPICAL: dict[tuple[str, str], tuple[float, timedelta | None]] = {}
-_BOARD: list[tuple[float, list["WorkflowWaits"]]] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,11 +75,21 @@ class WorkflowWaits:
 
 def board(*, now: datetime) -> list[WorkflowWaits]:
     """Every workflow (newest version) with the waits of each step (four queries, then cached)."""
-    clock_now = time.monotonic()
-    if _BOARD and clock_now - _BOARD[0][0] < BOARD_TTL_SECONDS:
-        return _BOARD[0][1]
+    snapshot = cache.get(BOARD_KEY)
+    if snapshot and time.time() - snapshot[0] < BOARD_TTL_SECONDS:
+        return snapshot[1]
+    if snapshot and not cache.add(BOARD_LOCK, True, timeout=BOARD_LOCK_SECONDS):
+        return snapshot[1]  # another process is computing the next snapshot
+    try:
+        return refresh_board(now)
+    finally:
+        cache.delete(BOARD_LOCK)
+
+
+def refresh_board(now: datetime) -> list[WorkflowWaits]:
+    """Compute the board now and share it with every process."""
     workflows = _compute_board(now)
-    _BOARD[:] = [(clock_now, workflows)]
+    cache.set(BOARD_KEY, (time.time(), workflows), timeout=None)
     return workflows
 
 
@@ -200,4 +214,4 @@ def _median_duration(workflow_key: str, step_id: str) -> timedelta | None:
 def clear() -> None:
     """Forget cached figures (tests call this)."""
     _TYPICAL.clear()
-    _BOARD.clear()
+    cache.delete_many([BOARD_KEY, BOARD_LOCK])
