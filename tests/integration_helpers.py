@@ -189,7 +189,7 @@ class StandInQueue:
         patcher.start()
         case.addCleanup(patcher.stop)
 
-    def _send(self, func: str, *args) -> None:
+    def _send(self, func: str, *args, **options) -> None:
         self.messages.append((func, args))
 
     def committed(self, action: Callable, *args, **kwargs):

@@ -777,7 +777,7 @@ class CancelAndRetryTests(ApiCase):
         )
         assert document["currentTask"]["step"] == "two"
         enqueue.assert_called_once_with(
-            "workflows_app.tasks.run_step", document["currentTask"]["taskId"], 0
+            "workflows_app.tasks.run_step", document["currentTask"]["taskId"], 0, save=False
         )
         run_queued(instance)
         instance.refresh_from_db()

@@ -42,7 +42,7 @@ class StartInstanceTests(TestCase):
         run = StepRun.objects.get(instance=instance)
         assert (instance.status, instance.current_step) == (Status.RUNNING, "one")
         assert run.state == RunState.QUEUED
-        enqueue.assert_called_once_with("workflows_app.tasks.run_step", str(run.pk), 0)
+        enqueue.assert_called_once_with("workflows_app.tasks.run_step", str(run.pk), 0, save=False)
 
     def test_case_numbers_use_the_workflow_prefix_and_year(self):
         instance = start(simple_workflow("building-permit"))
@@ -171,7 +171,7 @@ class HumanStepTests(TestCase):
             services.complete_task(run_id=task.pk, result="approved", actor="user:rev")
         instance = WorkflowInstance.objects.get(pk=task.instance_id)
         notify = StepRun.objects.get(instance=instance, step_id="notify")
-        q.assert_called_once_with("workflows_app.tasks.run_step", str(notify.pk), 0)
+        q.assert_called_once_with("workflows_app.tasks.run_step", str(notify.pk), 0, save=False)
         run_queued(instance)
         instance.refresh_from_db()
         assert instance.status == Status.COMPLETED

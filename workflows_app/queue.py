@@ -26,4 +26,6 @@ def enqueue(func: str, *args) -> None:
 
 
 def _send(func: str, *args) -> None:
-    async_task(func, *args)
+    # save=False: no Success row per job (our step-run rows are the record, and pruning them
+    # is most of django-q2's monitor work); failures are still saved.
+    async_task(func, *args, save=False)
