@@ -367,3 +367,30 @@ def test_status_reads_escalated_for_an_escalated_task(db):
     steps = {s["id"]: s["state"] for s in instance_status(instance)["steps"]}
     assert steps == {"validate": "done", "approve": "escalated", "notify": "upcoming"}
     assert instance_status(instance)["status"] == Status.RUNNING
+
+
+class BulkEscalationTests(TaskTestCase):
+    def test_many_overdue_group_tasks_are_each_escalated_once_with_their_history(self):
+        from workflows_app.services.escalation import escalate_in_bulk
+
+        tasks = [self.task() for _ in range(7)]
+        later = max(t.due_at for t in tasks) + timedelta(seconds=1)
+        assert escalate_in_bulk(now=later, limit=3) == 3  # one set-wise batch
+        services.process_due(now=later)
+        services.process_due(now=later)
+        for task in tasks:
+            task.refresh_from_db()
+            assert (task.escalation_level, task.assignee_group.name) == (1, "backup-reviewers")
+            types = list(Event.objects.filter(run=task).values_list("type", flat=True))
+            assert types == [Event.Type.TIMED_OUT, Event.Type.ESCALATED]
+
+    def test_a_task_completed_meanwhile_is_left_alone(self):
+        from workflows_app.services.escalation import escalate_in_bulk
+
+        done, waiting = self.task(), self.task()
+        assignments.decide_task(run_id=done.pk, user=self.reviewer, result="approved")
+        later = max(done.due_at, waiting.due_at) + timedelta(seconds=1)
+        assert escalate_in_bulk(now=later) == 1
+        done.refresh_from_db()
+        assert done.state == RunState.SUCCEEDED and done.escalation_level == 0
+        assert not Event.objects.filter(run=done, type=Event.Type.ESCALATED).exists()

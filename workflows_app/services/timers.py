@@ -18,6 +18,7 @@ from ..models import (
     StepRun,
     WorkflowInstance,
 )
+from .escalation import escalate_in_bulk
 from .guards import add_event, due_time, earliest, fail_step, guarded, redelivery
 from .human import hand_over, task_timers
 from .runs import finish_run
@@ -34,8 +35,8 @@ def process_due(*, now: datetime | None = None, limit: int = 200) -> int:
     expects, so two sweeps racing each other or a completion act once.
     """
     now = now or timezone.now()
+    acted = escalate_in_bulk(now=now, limit=limit)
     due = StepRun.objects.filter(state__in=OPEN_RUN_STATES, wake_at__lte=now).order_by("wake_at")
-    acted = 0
     for run_id, instance_id in due.values_list("pk", "instance_id")[:limit]:
         try:
             acted += wake_run(run_id=run_id, instance_id=instance_id, now=now)
