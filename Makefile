@@ -73,8 +73,12 @@ load: $(STAMP)
 # + the ORM broker and on PostgreSQL + Redis (BENCH_DATABASE_URL, BENCH_REDIS_URL). The first
 # run also creates bench/.venv-viewflow (the peer, AGPL: never a project dependency) and builds
 # the million-instance databases it then caches (bench/results/, PostgreSQL hms_bench_1m).
+# Benchmarks need PostgreSQL and Redis on 127.0.0.1 and wrk (Debian's package, installed here
+# when missing); viewflow is installed into bench/.venv-viewflow only.
 bench: $(STAMP)
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	@$(PY) bench/run.py
 
 bench-quick: $(STAMP)
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	@$(PY) bench/run.py --quick

@@ -1,0 +1,173 @@
+"""Engine figures on one database and broker: run by bench/run.py as its own process.
+
+    DATABASE_URL=... [REDIS_URL=...] DJANGO_SETTINGS_MODULE=bench.settings_bench \
+        python -m bench.engine_bench [--quick] --viewflow-db URL --out FILE
+
+The database must be empty (run.py makes it so). Starts `qcluster` (HMS_WORKERS=2) three
+times: for the rates, for the statement counts, and for the counts with task emails on.
+Writes a JSON document of raw samples; run.py takes the medians.
+"""
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import django
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from bench import common, dataset, engine_runs, sqlcount, sweep_bench, viewflow_bench  # noqa: E402
+from bench.procs import peak_rss_mib, settle  # noqa: E402
+
+RESULTS = common.ROOT / "bench" / "results"
+SIZES = {  # instances per sample, one-row tasks per sample, rounds, latency samples, counted
+    "quick": {"three": 60, "tasks": 180, "seed": 40, "rounds": 2, "latency": 30, "count": 20},
+    "full": {"three": 200, "tasks": 600, "seed": 100, "rounds": 3, "latency": 150, "count": 100},
+}
+ESCALATIONS = {"sqlite": 2_000, "postgresql": 10_000}
+
+
+def cluster_env(**extra: str) -> dict[str, str]:
+    env = {**os.environ, "HMS_WORKERS": "2", "HMS_NOTIFY_TASKS": "false", **extra}
+    env.pop("HMS_BENCH_SQL_LOG", None)
+    env.update(extra)
+    return env
+
+
+class Cluster:
+    """A qcluster for the length of a `with` block; remembers its processes' peak RSS."""
+
+    peak_mib = 0.0
+
+    def __init__(self, name: str, **env: str):
+        self.name, self.env = name, cluster_env(**env)
+
+    def __enter__(self):
+        log = RESULTS / f"qcluster-{self.name}.log"
+        self.proc = common.start_qcluster(env=self.env, log_path=log)
+        return self
+
+    def __exit__(self, *exc):
+        Cluster.peak_mib = max(Cluster.peak_mib, peak_rss_mib(self.proc.pid))
+        common.stop(self.proc)
+
+
+def rates(defs: dict, size: dict, viewflow_db: str, cluster: "Cluster") -> dict:
+    """Interleaved samples: three python steps, one-row tasks, the seed shape, viewflow.
+
+    Before each sample the cluster is left to finish what it still does (the monitor saves
+    results after the rows are written), so no sample pays for the one before it.
+    """
+    three, seed = defs["bench-three"], defs["building-permit"]
+    samples: dict[str, list] = {"three": [], "tasks": [], "seed": [], "viewflow": []}
+    engine_runs.automated(three, 20)  # warm the workers' caches
+    engine_runs.one_row_tasks(30)
+    engine_runs.with_a_person(seed, 10)
+    idle = lambda: settle(cluster.proc.pid)  # noqa: E731
+    for _ in range(size["rounds"]):
+        idle()
+        samples["three"].append(engine_runs.automated(three, size["three"]))
+        idle()
+        samples["tasks"].append(engine_runs.one_row_tasks(size["tasks"]))
+        idle()
+        samples["seed"].append(engine_runs.with_a_person(seed, size["seed"]))
+        idle()
+        peer = viewflow_bench.run(viewflow_db, "measure", str(size["seed"]), "2")
+        samples["viewflow"].append(peer["rate"])
+    idle()
+    samples["latency_ms"] = engine_runs.queue_latency(three, size["latency"])
+    idle()
+    samples["task_latency_ms"] = engine_runs.task_latency(size["latency"])
+    return samples
+
+
+def counts(defs: dict, size: dict, *, notify: bool) -> dict:
+    """Statements per instance by kind, on a cluster whose every process counts them."""
+    log = RESULTS / f"sql-{os.getpid()}-{int(notify)}.log"
+    log.unlink(missing_ok=True)
+    os.environ["HMS_BENCH_SQL_LOG"] = str(log)
+    settings.HMS_NOTIFY_TASKS = notify
+    engine_runs.around = sqlcount.counting
+    found = {}
+    with Cluster("count", HMS_BENCH_SQL_LOG=str(log), HMS_NOTIFY_TASKS=str(notify).lower()) as c:
+        engine_runs.automated(defs["bench-three"], 10)
+        engine_runs.with_a_person(defs["building-permit"], 10)
+        settle(c.proc.pid)
+        mark = sqlcount.offset(log)
+        time.sleep(3.0)
+        found["idle_per_s"] = _per(sqlcount.read(log, mark), 3.0)
+        jobs = {
+            "three": lambda n: engine_runs.automated(defs["bench-three"], n),
+            "seed": lambda n: engine_runs.with_a_person(defs["building-permit"], n),
+            "task": lambda n: engine_runs.one_row_tasks(n),
+        }
+        for name, job in jobs.items():
+            if notify and name != "seed":
+                continue
+            mark, began = sqlcount.offset(log), time.monotonic()
+            job(size["count"])
+            settle(c.proc.pid)  # the monitor saves the last results after the job returns
+            seconds = time.monotonic() - began
+            found[name] = _per(sqlcount.read(log, mark), size["count"])
+            found[name]["seconds"] = seconds
+    log.unlink(missing_ok=True)
+    engine_runs.around = contextlib.nullcontext
+    settings.HMS_NOTIFY_TASKS = False
+    return found
+
+
+def _per(counter, divisor: float) -> dict:
+    return {kind: round(n / divisor, 2) for kind, n in counter.items()}
+
+
+def prototype() -> None:
+    """BENCH_PROTOTYPE=1: the change proposed in docs/BENCHMARKS.md, applied in this process only.
+
+    Every run_step message of these runs is sent by this driver (starts, decisions), so
+    patching its queue seam shows the effect without touching workflows_app/queue.py.
+    """
+    from django_q.tasks import async_task
+
+    from workflows_app import queue
+
+    queue._send = lambda func, *args: async_task(func, *args, save=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--viewflow-db", required=True)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    size = SIZES["quick" if args.quick else "full"]
+    logging.getLogger("django-q").setLevel(logging.WARNING)  # not a line per enqueue here
+    settings.HMS_NOTIFY_TASKS = False
+    if os.environ.get("BENCH_PROTOTYPE"):
+        prototype()
+    call_command("migrate", verbosity=0, interactive=False)
+    defs = dataset.install_workflows()
+    engine_runs.prepare_rows(max(size["tasks"], size["count"], 30))
+    with Cluster("rates") as cluster:
+        result = {"samples": rates(defs, size, args.viewflow_db, cluster)}
+    result["viewflow_sql"] = viewflow_bench.run(args.viewflow_db, "count")
+    result["sql"] = counts(defs, size, notify=False)
+    result["sql_notify"] = counts(defs, size, notify=True)
+    result["qcluster_peak_mib"] = Cluster.peak_mib
+    tasks = ESCALATIONS[connection.vendor] // (5 if args.quick else 1)
+    # One round: at today's ~70 tasks/s, 10,000 escalations take minutes (docs/BENCHMARKS.md).
+    result["escalation"] = sweep_bench.escalation(rounds=1, tasks=tasks)
+    Path(args.out).write_text(json.dumps(result, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""One measurement each, run by the benchmark's driver process against a running qcluster.
+
+Rates are taken from the database's own timestamps: from just before the first start (or
+enqueue) to the last instance's `ended_at` (or the last row's update), so the driver's
+polling interval does not blur them.
+"""
+
+import time
+from contextlib import nullcontext
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from bench.baseline import ROW_PREFIX
+from workflows_app import services
+from workflows_app.models import Heartbeat, RunState, Status, StepRun, WorkflowInstance
+
+POLL = 0.05
+DEADLINE = 240.0
+# What wraps each call a client or a person makes (the SQL counter swaps in its own).
+around = nullcontext
+
+
+class TooSlow(RuntimeError):
+    """A measurement did not finish within its deadline."""
+
+
+def _wait(done, *, deadline: float = DEADLINE, on_idle=None) -> None:
+    limit = time.monotonic() + deadline
+    while not done():
+        if time.monotonic() > limit:
+            raise TooSlow("a benchmark run did not finish in time (is the qcluster running?)")
+        if on_idle is None or not on_idle():
+            time.sleep(POLL)
+
+
+def _last_pk() -> int:
+    return WorkflowInstance.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
+def _rate(count: int, began: datetime, ended: datetime) -> float:
+    return count / max((ended - began).total_seconds(), 1e-6)
+
+
+def automated(definition, count: int) -> float:
+    """Instances per second of a workflow of python steps, start to completed."""
+    base, began = _last_pk(), timezone.now()
+    for i in range(count):
+        with around():
+            services.start_instance(definition=definition, payload={"n": i})
+    mine = WorkflowInstance.objects.filter(pk__gt=base, definition=definition)
+    _wait(lambda: mine.filter(status=Status.COMPLETED).count() >= count)
+    return _rate(count, began, mine.aggregate(end=Max("ended_at"))["end"])
+
+
+def prepare_rows(count: int) -> None:
+    """The rows the baseline task updates (created once)."""
+    old = timezone.now().replace(year=2000)
+    Heartbeat.objects.bulk_create(
+        [Heartbeat(name=f"{ROW_PREFIX}{i}", last_tick=old) for i in range(count)],
+        ignore_conflicts=True,
+    )
+
+
+def one_row_tasks(count: int) -> float:
+    """django-q2's own rate: tasks per second that each update one row."""
+    began = timezone.now()
+    for i in range(count):
+        with around():
+            async_task("bench.baseline.touch_row", f"{ROW_PREFIX}{i}")
+    rows = Heartbeat.objects.filter(name__startswith=ROW_PREFIX, last_tick__gte=began)
+    _wait(lambda: rows.count() >= count)
+    return _rate(count, began, rows.aggregate(end=Max("last_tick"))["end"])
+
+
+def with_a_person(definition, count: int) -> float:
+    """Instances per second of the seed's shape, a person deciding each task as it appears."""
+    base, began = _last_pk(), timezone.now()
+    for i in range(count):
+        with around():
+            services.start_instance(definition=definition, payload={"applicant": f"A{i}"})
+    mine = WorkflowInstance.objects.filter(pk__gt=base, definition=definition)
+    waiting = StepRun.objects.filter(
+        instance__gt=base,
+        instance__definition=definition,
+        step_id="approve",
+        state=RunState.WAITING,
+    )
+
+    def decide() -> bool:
+        ids = list(waiting.values_list("pk", flat=True)[:100])
+        for run_id in ids:
+            with around():
+                services.complete_task(run_id=run_id, result="approved", actor="user:bench")
+        return bool(ids)
+
+    _wait(lambda: mine.filter(status=Status.COMPLETED).count() >= count, on_idle=decide)
+    return _rate(count, began, mine.aggregate(end=Max("ended_at"))["end"])
+
+
+def queue_latency(definition, count: int, *, gap: float = 0.05) -> list[float]:
+    """Milliseconds from each start's commit to its first step starting, at a gentle pace."""
+    committed: dict[int, datetime] = {}
+    for i in range(count):
+        stamp: list[datetime] = []
+        with transaction.atomic():
+            # Registered first, so it runs at commit, before the enqueue the start registers.
+            transaction.on_commit(lambda stamp=stamp: stamp.append(timezone.now()))
+            instance, _ = services.start_instance(definition=definition, payload={"n": i})
+        committed[instance.pk] = stamp[0]
+        time.sleep(gap)
+    first = definition.spec.first_step
+    runs = StepRun.objects.filter(instance__in=list(committed), step_id=first)
+    _wait(lambda: runs.filter(started_at__isnull=False).count() >= count)
+    return [
+        (started - committed[pk]).total_seconds() * 1000
+        for pk, started in runs.values_list("instance_id", "started_at")
+    ]
+
+
+def task_latency(count: int, *, gap: float = 0.05) -> list[float]:
+    """django-q2's own latency, for comparison: milliseconds from enqueue to a task's update."""
+    sent: dict[str, datetime] = {}
+    for i in range(count):
+        name = f"{ROW_PREFIX}{i}"
+        sent[name] = timezone.now()
+        async_task("bench.baseline.touch_row", name)
+        time.sleep(gap)
+    rows = Heartbeat.objects.filter(name__in=list(sent), last_tick__gte=min(sent.values()))
+    _wait(lambda: rows.count() >= count)
+    return [
+        (tick - sent[name]).total_seconds() * 1000
+        for name, tick in rows.values_list("name", "last_tick")
+    ]

@@ -1,0 +1,231 @@
+"""`make bench` / `make bench-quick`: every figure with its baseline, on SQLite + the ORM
+broker and on PostgreSQL + Redis, printed as one table and written to docs/BENCHMARKS.md.
+
+    python bench/run.py [--quick] [--only sqlite|postgresql]
+    python bench/run.py --prototype [--quick]   engine figures with the proposed queue change
+    python bench/run.py --render                rewrite the doc from bench/results/last.json
+
+Environment: BENCH_DATABASE_URL (a PostgreSQL server URL; default
+postgres://postgres@127.0.0.1:5432/hms_bench — databases named hms_bench_* on it are dropped
+and created), BENCH_REDIS_URL (default redis://127.0.0.1:6379/5; databases 5 and 6 are
+flushed), BENCH_INSTANCES (default 1,000,000: the size of the API database, built once and
+cached: bench/results/cache-1m.sqlite3 and the PostgreSQL database hms_bench_1m).
+"""
+
+import argparse
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import common, http_bench, report, viewflow_bench  # noqa: E402
+
+RESULTS = common.ROOT / "bench" / "results"
+HTTP = {"quick": {"rounds": 1, "seconds": 2}, "full": {"rounds": 3, "seconds": 5}}
+
+
+def python_step(module: str, *args: str, env: dict, timeout: float = 1800) -> dict:
+    """Run `python -m module args` with `env`; its last output line as JSON."""
+    done = subprocess.run(
+        [common.PYTHON, "-m", module, *args],
+        cwd=common.ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if done.returncode:
+        raise RuntimeError(f"{module} {' '.join(args)} failed:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def bench_env(database_url: str, redis_url: str = "") -> dict:
+    return common.django_env(
+        database_url=database_url,
+        redis_url=redis_url,
+        DJANGO_SETTINGS_MODULE="bench.settings_bench",
+        HMS_NOTIFY_TASKS="false",
+    )
+
+
+def engine(env: dict, viewflow_db: str, quick: bool, name: str) -> dict:
+    out = RESULTS / f"engine-{name}.json"
+    viewflow_bench.run(viewflow_db, "setup")
+    args = ["--viewflow-db", viewflow_db, "--out", str(out), *(["--quick"] if quick else [])]
+    done = subprocess.run(
+        [common.PYTHON, "-m", "bench.engine_bench", *args],
+        cwd=common.ROOT,
+        env=env,
+        timeout=3600,
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode:
+        raise RuntimeError(f"engine bench on {name} failed:\n{done.stderr[-4000:]}")
+    return json.loads(out.read_text())
+
+
+def http(env: dict, quick: bool, name: str) -> dict:
+    info = python_step("bench.bigdb", "info", env=env)
+    size = HTTP["quick" if quick else "full"]
+    log = RESULTS / f"gunicorn-{name}.log"
+    return {"info": info, **http_bench.measure(env, info, log=log, **size)}
+
+
+def sqlite_runs(quick: bool, instances: int) -> dict:
+    for stem in ("engine-sqlite", "viewflow-sqlite"):
+        for path in RESULTS.glob(f"{stem}.sqlite3*"):
+            path.unlink()
+    url = f"sqlite:///{RESULTS / 'engine-sqlite.sqlite3'}"
+    found = {
+        "engine": engine(
+            bench_env(url), f"sqlite:///{RESULTS / 'viewflow-sqlite.sqlite3'}", quick, "sqlite"
+        )
+    }
+    cache = RESULTS / "cache-1m.sqlite3"
+    python_step("bench.bigdb", "build", str(instances), env=bench_env(f"sqlite:///{cache}"))
+    with sqlite3.connect(cache) as db:  # everything into the main file before copying it
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    copy = RESULTS / "api-sqlite.sqlite3"
+    for path in RESULTS.glob("api-sqlite.sqlite3*"):
+        path.unlink()
+    shutil.copyfile(cache, copy)
+    found["http"] = http(bench_env(f"sqlite:///{copy}"), quick, "sqlite")
+    return found
+
+
+def postgres_runs(quick: bool, instances: int, server: str, redis_base: str) -> dict:
+    db = lambda name: common.with_database_name(server, name)  # noqa: E731
+    for name in ("hms_bench_engine", "hms_bench_viewflow"):
+        common.recreate_postgres_database(db(name))
+    common.flush_redis(f"{redis_base}/5")
+    found = {
+        "engine": engine(
+            bench_env(db("hms_bench_engine"), f"{redis_base}/5"),
+            db("hms_bench_viewflow"),
+            quick,
+            "postgresql",
+        )
+    }
+    if not _database_exists(server, "hms_bench_1m"):
+        common.recreate_postgres_database(db("hms_bench_1m"))
+    python_step("bench.bigdb", "build", str(instances), env=bench_env(db("hms_bench_1m")))
+    _copy_database(server, "hms_bench_1m", "hms_bench_api")
+    common.flush_redis(f"{redis_base}/6")
+    found["http"] = http(bench_env(db("hms_bench_api"), f"{redis_base}/6"), quick, "postgresql")
+    common.flush_redis(f"{redis_base}/6")
+    return found
+
+
+def _admin(server: str):
+    import psycopg
+
+    return psycopg.connect(common.with_database_name(server, "postgres"), autocommit=True)
+
+
+def _database_exists(server: str, name: str) -> bool:
+    with _admin(server) as conn:
+        return bool(conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone())
+
+
+def _copy_database(server: str, template: str, name: str) -> None:
+    with _admin(server) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+
+
+def prototype(args) -> int:
+    """The engine figures with BENCH_PROTOTYPE=1 (engine_bench.prototype); docs untouched."""
+    os.environ["BENCH_PROTOTYPE"] = "1"
+    server = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hms_bench")
+    redis_base = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5").rsplit("/", 1)[0]
+    found = {}
+    if args.only != "postgresql":
+        for path in RESULTS.glob("*-sqlite.sqlite3*"):
+            if path.name.startswith(("engine-", "viewflow-")):
+                path.unlink()
+        url = f"sqlite:///{RESULTS / 'engine-sqlite.sqlite3'}"
+        viewflow = f"sqlite:///{RESULTS / 'viewflow-sqlite.sqlite3'}"
+        found["sqlite"] = engine(bench_env(url), viewflow, args.quick, "sqlite-prototype")
+    if args.only != "sqlite":
+        db = lambda name: common.with_database_name(server, name)  # noqa: E731
+        for name in ("hms_bench_engine", "hms_bench_viewflow"):
+            common.recreate_postgres_database(db(name))
+        common.flush_redis(f"{redis_base}/5")
+        env = bench_env(db("hms_bench_engine"), f"{redis_base}/5")
+        found["postgresql"] = engine(env, db("hms_bench_viewflow"), args.quick, "pg-prototype")
+    rows = [r for b, e in found.items() for r in report._engine_rows(report.BACKENDS[b], e, b)]
+    print(report.table(rows))
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", choices=["sqlite", "postgresql"])
+    parser.add_argument(
+        "--prototype",
+        action="store_true",
+        help="engine figures only, with the queue change proposed in the doc",
+    )
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="rewrite docs/BENCHMARKS.md from bench/results/last.json",
+    )
+    args = parser.parse_args()
+    if args.render:
+        last = json.loads((RESULTS / "last.json").read_text())
+        rows = report.rows(last["results"])
+        print(report.table(rows))
+        report.write(
+            common.ROOT / "docs" / "BENCHMARKS.md",
+            last["machine"],
+            rows,
+            last["results"],
+            quick=last["machine"].get("quick", False),
+        )
+        return 0
+    if args.prototype:
+        return prototype(args)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    server = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hms_bench")
+    redis_base = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5").rsplit("/", 1)[0]
+    instances = int(os.environ.get("BENCH_INSTANCES", "1000000"))
+    if not shutil.which("wrk"):
+        print("bench: wrk is missing (the HTTP load generator): apt-get install -y wrk")
+        return 2
+    began = time.monotonic()
+    viewflow_bench.ensure_venv()
+    machine = report.machine(server, redis_base)
+    results: dict = {}
+    if args.only != "postgresql":
+        results["sqlite"] = sqlite_runs(args.quick, instances)
+    if args.only != "sqlite":
+        why = common.unreachable(server, f"{redis_base}/5")
+        results["postgresql"] = (
+            {"skipped": why} if why else postgres_runs(args.quick, instances, server, redis_base)
+        )
+    machine["load_after"] = os.getloadavg()
+    machine["quick"] = args.quick
+    machine["seconds"] = round(time.monotonic() - began)
+    (RESULTS / "last.json").write_text(
+        json.dumps({"machine": machine, "results": results}, indent=1, default=str)
+    )
+    rows = report.rows(results)
+    print(report.table(rows))
+    report.write(common.ROOT / "docs" / "BENCHMARKS.md", machine, rows, results, quick=args.quick)
+    print(f"\nwrote docs/BENCHMARKS.md ({machine['seconds']} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
