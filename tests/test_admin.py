@@ -643,3 +643,20 @@ class QueueFailuresTests(TestCase):
         assert messages_of(response) == ["Deleted 1 failed tasks older than 30 days."]
         assert list(Failure.objects.values_list("name", flat=True)) == ["1 days old"]
         assert self.client.get("/admin/django_q/failure/prune/").status_code == 405
+
+
+class SupervisorFlagAdminTests(TestCase):
+    def test_the_instance_list_flags_and_filters_tasks_whose_ladder_ran_out(self):
+        from tests.test_services import run_queued
+
+        make_seed_services()
+        instance = start(make_definition(), {"applicant": "Ada"})
+        run_queued(instance)
+        StepRun.objects.filter(instance=instance, state="waiting").update(
+            escalation_level=2, escalation_exhausted=True
+        )
+        self.client.force_login(make_user("root", is_staff=True, is_superuser=True))
+        page = self.client.get("/admin/workflows_app/workflowinstance/?escalated=supervisors")
+        assert page.status_code == 200
+        assert "ladder ran out, with the supervisors" in page.content.decode()
+        assert instance.case_number in page.content.decode()

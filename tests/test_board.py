@@ -17,7 +17,7 @@ from tests.browser.scenarios import (
 )
 from tests.factories import make_definition
 from workflows_app import stats
-from workflows_app.models import Event
+from workflows_app.models import Event, StepRun
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -111,7 +111,7 @@ class BoardQueryTests(TestCase):
 
     def test_the_board_is_read_in_four_queries(self):
         waiting_runs(permit_workflow(), "approve", [timezone.now()])
-        with self.assertNumQueries(4):  # latest versions (2), open waits, escalations today
+        with self.assertNumQueries(5):  # latest versions (2), open waits, escalations, flags
             self.client.get("/board/")
 
     def test_the_query_count_does_not_grow_with_thousands_of_instances(self):
@@ -119,7 +119,7 @@ class BoardQueryTests(TestCase):
         now = timezone.now()
         waiting_runs(definition, "approve", [now - timedelta(minutes=m) for m in range(2000)])
         finished_runs(definition, "validate", [timedelta(seconds=1)] * 2000)
-        with self.assertNumQueries(4):
+        with self.assertNumQueries(5):
             response = self.client.get("/board/")
         rows = board_rows(response.content.decode())
         assert rows["Review by a planning officer"][0] == "2000"
@@ -195,3 +195,13 @@ class TypicalDurationTests(TestCase):
         stats.typical_duration("building-permit", "approve")
         with self.assertNumQueries(0):
             assert stats.typical_duration("building-permit", "approve") == timedelta(hours=1)
+
+
+class SupervisorFlagTests(TestCase):
+    def test_a_task_whose_ladder_ran_out_is_flagged_on_the_board(self):
+        definition = permit_workflow()
+        waiting_runs(definition, "approve", [timezone.now(), timezone.now()])
+        StepRun.objects.filter(step_id="approve").update(escalation_exhausted=True)
+        stats.clear()
+        page = self.client.get("/board/").content.decode()
+        assert "(2 with the supervisors)" in page

@@ -57,6 +57,7 @@ class StepWaits:
     median_since: datetime | None
     oldest_since: datetime | None
     escalations_today: int
+    with_supervisors: int = 0  # tasks whose escalation ladder ran out, flagged on the board
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +75,7 @@ class WorkflowWaits:
 
 
 def board(*, now: datetime) -> list[WorkflowWaits]:
-    """Every workflow (newest version) with the waits of each step (four queries, then cached)."""
+    """Every workflow (newest version) with the waits of each step (five queries, then cached)."""
     snapshot = cache.get(BOARD_KEY)
     if snapshot and time.time() - snapshot[0] < BOARD_TTL_SECONDS:
         return snapshot[1]
@@ -96,8 +97,9 @@ def refresh_board(now: datetime) -> list[WorkflowWaits]:
 def _compute_board(now: datetime) -> list[WorkflowWaits]:
     waits = open_waits()
     escalations = escalations_since(start_of_day(now))
+    flagged = with_supervisors()
     return [
-        _workflow_waits(definition, waits, escalations)
+        _workflow_waits(definition, waits, escalations, flagged)
         for definition in selectors.latest_definitions()
     ]
 
@@ -106,6 +108,7 @@ def _workflow_waits(
     definition: WorkflowDefinition,
     waits: dict[tuple[str, str], Wait],
     escalations: dict[tuple[str, str], int],
+    flagged: dict[tuple[str, str], int],
 ) -> WorkflowWaits:
     titles = {step.id: step.display_title for step in definition.spec.steps}
     # Instances still on an older version may wait at a step the newest version dropped.
@@ -123,6 +126,7 @@ def _workflow_waits(
                 median_since=wait.median_since if wait else None,
                 oldest_since=wait.oldest_since if wait else None,
                 escalations_today=escalations.get((definition.key, step_id), 0),
+                with_supervisors=flagged.get((definition.key, step_id), 0),
             )
         )
     return WorkflowWaits(key=definition.key, name=definition.spec.display_name, steps=tuple(rows))
@@ -165,6 +169,17 @@ def escalations_since(since: datetime) -> dict[tuple[str, str], int]:
     rows = (
         Event.objects.filter(type=Event.Type.ESCALATED, created_at__gte=since)
         .values_list("instance__definition__key", "step")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    return {(key, step): n for key, step, n in rows}
+
+
+def with_supervisors() -> dict[tuple[str, str], int]:
+    """(workflow key, step id) -> open tasks whose escalation ladder ran out (one query)."""
+    rows = (
+        StepRun.objects.filter(state=RunState.WAITING, escalation_exhausted=True)
+        .values_list("instance__definition__key", "step_id")
         .annotate(n=Count("pk"))
         .order_by()
     )

@@ -91,11 +91,18 @@ class EscalatedFilter(admin.SimpleListFilter):
     parameter_name = "escalated"
 
     def lookups(self, request, model_admin):
-        return [("now", "Its open task is escalated"), ("ever", "Escalated at some time")]
+        return [
+            ("now", "Its open task is escalated"),
+            ("supervisors", "Ladder ran out: with the supervisors"),
+            ("ever", "Escalated at some time"),
+        ]
 
     def queryset(self, request, queryset):
         if self.value() == "now":
             runs = StepRun.objects.filter(state__in=OPEN_RUN_STATES, escalation_level__gt=0)
+            return queryset.filter(pk__in=runs.values("instance_id"))
+        if self.value() == "supervisors":
+            runs = StepRun.objects.filter(state__in=OPEN_RUN_STATES, escalation_exhausted=True)
             return queryset.filter(pk__in=runs.values("instance_id"))
         if self.value() == "ever":
             return queryset.filter(

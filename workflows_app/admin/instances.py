@@ -123,6 +123,7 @@ class WorkflowInstanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             .annotate(
                 open_due_at=Subquery(open_run.values("due_at")[:1]),
                 open_escalation=Subquery(open_run.values("escalation_level")[:1]),
+                open_exhausted=Subquery(open_run.values("escalation_exhausted")[:1]),
             )
         )
 
@@ -171,6 +172,8 @@ class WorkflowInstanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="escalated")
     def escalated(self, obj):
         level = getattr(obj, "open_escalation", None)
+        if getattr(obj, "open_exhausted", False):
+            return f"level {level}: ladder ran out, with the supervisors"
         return f"level {level}" if level else "—"
 
     @admin.display(description="applicant")
