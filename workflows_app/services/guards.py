@@ -110,7 +110,7 @@ def earliest(moment: datetime, due: datetime | None) -> datetime:
     return min(moment, due) if due else moment
 
 
-def lease_for(service) -> timedelta:
+def lease() -> timedelta:
     """How long a claim holds: longer than a worker may run one task (settings explain)."""
     return timedelta(seconds=settings.HMS_STEP_LEASE_SECONDS)
 

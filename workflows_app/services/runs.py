@@ -27,7 +27,7 @@ from .guards import (
     earliest,
     fail_step,
     guarded,
-    lease_for,
+    lease,
     move_instance,
     redelivery,
 )
@@ -49,7 +49,7 @@ def open_run(
         run.wake_at = next_task_wake(run, window_start=now)
     elif inline:
         run.state, run.attempts, run.started_at = RunState.RUNNING, 1, now
-        run.wake_at = earliest(now + lease_for(service), due)
+        run.wake_at = earliest(now + lease(), due)
     else:
         run.state, run.wake_at = RunState.QUEUED, earliest(now + redelivery(), due)
         queue.enqueue_run(run.id, 0)
@@ -74,12 +74,11 @@ def claim_run(*, run_id: UUID, attempts: int) -> Claimed | None:
     run = StepRun.objects.select_related("instance").filter(pk=run_id).first()
     if run is None:
         return None
-    lease = lease_for(specs.get_service(run.instance.spec.step(run.step_id).service))
     taken = StepRun.objects.filter(pk=run_id, state=RunState.QUEUED, attempts=attempts).update(
         state=RunState.RUNNING,
         attempts=F("attempts") + 1,
         started_at=run.started_at or now,
-        wake_at=earliest(now + lease, run.due_at),
+        wake_at=earliest(now + lease(), run.due_at),
     )
     if not taken:
         return None
