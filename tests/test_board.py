@@ -205,3 +205,19 @@ class SupervisorFlagTests(TestCase):
         stats.clear()
         page = self.client.get("/board/").content.decode()
         assert "(2 with the supervisors)" in page
+
+
+class CostlyBoardTests(TestCase):
+    def test_a_board_that_takes_seconds_to_compute_stays_fresh_ten_times_longer(self):
+        from django.core.cache import cache
+
+        definition = permit_workflow()
+        waiting_runs(definition, "approve", [timezone.now()])
+        stats.clear()
+        snapshot = stats._compute_board(timezone.now())
+        cache.set(stats.BOARD_KEY, (1000.0, snapshot, 3.0), timeout=None)  # took 3 seconds
+        waiting_runs(definition, "approve", [timezone.now()])
+        with patch("workflows_app.stats.time.time", return_value=1029.0):
+            assert stats.board(now=timezone.now())[0].waiting == 1  # still the snapshot
+        with patch("workflows_app.stats.time.time", return_value=1031.0):
+            assert stats.board(now=timezone.now())[0].waiting == 2  # computed again

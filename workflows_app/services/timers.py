@@ -24,6 +24,7 @@ from .human import hand_over, task_timers
 from .runs import finish_run
 
 log = logging.getLogger(__name__)
+MAX_BULK_BATCHES = 50  # at most 10,000 set-wise escalations in one pass
 
 
 def process_due(*, now: datetime | None = None, limit: int = 200) -> int:
@@ -35,7 +36,12 @@ def process_due(*, now: datetime | None = None, limit: int = 200) -> int:
     expects, so two sweeps racing each other or a completion act once.
     """
     now = now or timezone.now()
-    acted = escalate_in_bulk(now=now, limit=limit)
+    acted = 0
+    for _ in range(MAX_BULK_BATCHES):  # set-wise first; what needs a per-task check follows
+        escalated = escalate_in_bulk(now=now, limit=limit)
+        acted += escalated
+        if not escalated:
+            break
     due = StepRun.objects.filter(state__in=OPEN_RUN_STATES, wake_at__lte=now).order_by("wake_at")
     for run_id, instance_id in due.values_list("pk", "instance_id")[:limit]:
         try:
