@@ -29,6 +29,11 @@ def pytest_configure(config):
         },
     }
     settings.HMS_LOGIN_CACHE = "login-attempts"
+    # Most tests drive the worker path one message at a time (StandInQueue, run_queued), so a
+    # python step after a start or a decision waits in the queue here. The caller path that
+    # the site uses by default is tested in test_inline.py, and the real-cluster, chaos and
+    # browser-server processes run with the default.
+    settings.HMS_INLINE_PYTHON_STEPS = False
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -36,7 +36,9 @@ def data_statements(queries: CaptureQueriesContext) -> list[str]:
 
 @override_settings(HMS_NOTIFY_TASKS=False)
 class StatementsPerInstanceTests(TestCase):
-    """Whole life of one instance: start, each worker pass, each person's decision."""
+    """Whole life of one instance on the worker path (HMS_INLINE_PYTHON_STEPS off: every step
+    after a start or a decision goes through the queue): start, each worker pass, each
+    person's decision. The default path, with no queue hop, is counted in test_inline.py."""
 
     def setUp(self):
         patcher = patch("workflows_app.queue.async_task")

@@ -8,6 +8,7 @@ from functools import partial
 from uuid import UUID
 
 from django.db import transaction
+from django.utils.module_loading import import_string
 from django_q.tasks import async_task
 
 
@@ -23,6 +24,21 @@ def enqueue_run(run_id: UUID, attempts: int) -> None:
 def enqueue(func: str, *args) -> None:
     """Enqueue any task after commit (notifications and the like)."""
     transaction.on_commit(partial(_send, func, *args))
+
+
+def run_here(claimed) -> None:
+    """Run a claimed python step in this process right after commit, instead of a queue hop.
+
+    The run is already `running` with a lease, like a worker's claim: if this process dies
+    before it finishes, the lease ends and the timers send it to a worker (redelivery).
+    `robust`: a failure here is logged, never turned into an error for a caller whose own
+    change has already committed.
+    """
+    transaction.on_commit(partial(_run_claimed, claimed), robust=True)
+
+
+def _run_claimed(claimed) -> None:
+    import_string("workflows_app.tasks.run_claimed")(claimed)
 
 
 def _send(func: str, *args) -> None:

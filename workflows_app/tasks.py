@@ -13,12 +13,18 @@ log = logging.getLogger(__name__)
 
 
 def run_step(run_id: str, attempts: int = 0) -> None:
-    """Claim one queued step run, call its service, record the outcome.
+    """Claim one queued step run, call its service, record the outcome."""
+    run_claimed(services.claim_run(run_id=UUID(run_id), attempts=attempts))
 
-    Consecutive python steps then run here without a queue hop: the next run is created
-    already claimed by this worker, in the same transaction that finished the previous one.
+
+def run_claimed(claimed: services.Claimed | None) -> None:
+    """Call the service of a claimed run and record the outcome, then go on.
+
+    Consecutive python steps run here without a queue hop: the next run is created already
+    claimed by this process, in the same transaction that finished the previous one. A
+    start or a decision whose next step is python calls this too, after its commit
+    (queue.run_here).
     """
-    claimed = services.claim_run(run_id=UUID(run_id), attempts=attempts)
     while claimed is not None:
         run, instance = claimed.run, claimed.instance
         step = instance.spec.step(run.step_id)

@@ -20,7 +20,7 @@ from ..models import (
     WorkflowInstance,
 )
 from .guards import add_event, move_instance
-from .runs import open_run
+from .runs import open_for_caller, open_run
 
 
 class InvalidPayload(Exception):
@@ -71,7 +71,7 @@ def _create_instance(definition, payload, idempotency_key, digest, started_by) -
         request_digest=digest,
         started_by=started_by,
     )
-    open_run(instance, move.step, now=instance.created_at)
+    open_for_caller(instance, move.step, now=instance.created_at)
     return instance
 
 

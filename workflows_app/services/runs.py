@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -158,9 +159,25 @@ def finish_run(
     )
     if move.status != Status.RUNNING:
         return None
-    next_inline = inline and _is_python(instance, move.step)
-    next_run = open_run(instance, move.step, now=now, inline=next_inline)
-    return Claimed(run=next_run, instance=instance) if next_inline else None
+    return open_next(instance, move.step, now=now, inline=inline)
+
+
+def open_next(instance, step_id: str, *, now, inline: bool) -> Claimed | None:
+    """Open the run of `step_id`; a python step comes back claimed when `inline` is asked."""
+    here = inline and _is_python(instance, step_id)
+    run = open_run(instance, step_id, now=now, inline=here)
+    return Claimed(run=run, instance=instance) if here else None
+
+
+def open_for_caller(instance, step_id: str, *, now) -> None:
+    """Open the step a start or a decision leads to.
+
+    With HMS_INLINE_PYTHON_STEPS (the default) a python step then runs in the caller's
+    process right after its commit, with no queue hop, as a worker would run it.
+    """
+    claimed = open_next(instance, step_id, now=now, inline=settings.HMS_INLINE_PYTHON_STEPS)
+    if claimed is not None:
+        queue.run_here(claimed)
 
 
 def _is_python(instance: WorkflowInstance, step_id: str) -> bool:
@@ -188,16 +205,18 @@ def complete_task(
         with transaction.atomic():
             if not _awaits_answer(run):
                 raise TransitionNotAllowed(_why_not_open(run))
-            finish_run(
+            claimed = finish_run(
                 run,
                 instance,
                 result,
                 dict(data or {}),
                 now=now,
-                inline=False,
+                inline=settings.HMS_INLINE_PYTHON_STEPS,
                 actor=actor,
                 comment=comment,
             )
+            if claimed is not None:
+                queue.run_here(claimed)
     except TransitionNotAllowed as refused:
         record_late_answer(run=run, result=result, actor=actor, reason=str(refused))
         raise
