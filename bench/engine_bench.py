@@ -62,33 +62,61 @@ class Cluster:
         common.stop(self.proc)
 
 
+CALLERS = 2  # processes that start and decide, as the viewflow peer has two
+
+
 def rates(defs: dict, size: dict, viewflow_db: str, cluster: "Cluster") -> dict:
     """Interleaved samples: three python steps, one-row tasks, the seed shape, viewflow.
 
     Before each sample the cluster is left to finish what it still does (the monitor saves
-    results after the rows are written), so no sample pays for the one before it.
+    results after the rows are written), so no sample pays for the one before it. "three"
+    and "seed" run the site's default (python steps in the callers, HMS_INLINE_PYTHON_STEPS);
+    "three_workers" sends every step through the qcluster's two workers instead.
     """
     three, seed = defs["bench-three"], defs["building-permit"]
-    samples: dict[str, list] = {"three": [], "tasks": [], "seed": [], "viewflow": []}
-    engine_runs.automated(three, 20)  # warm the workers' caches
+    samples: dict[str, list] = {
+        "three": [],
+        "three_workers": [],
+        "tasks": [],
+        "seed": [],
+        "viewflow": [],
+    }
+    engine_runs.automated(three, 20)  # warm the caches that the callers inherit
+    with workers_only():
+        engine_runs.automated(three, 20)  # and the workers' caches
     engine_runs.one_row_tasks(30)
     engine_runs.with_a_person(seed, 10)
     idle = lambda: settle(cluster.proc.pid)  # noqa: E731
     for _ in range(size["rounds"]):
         idle()
-        samples["three"].append(engine_runs.automated(three, size["three"]))
+        samples["three"].append(engine_runs.automated(three, size["three"], callers=CALLERS))
+        idle()
+        with workers_only():
+            rate = engine_runs.automated(three, size["three"], callers=CALLERS)
+        samples["three_workers"].append(rate)
         idle()
         samples["tasks"].append(engine_runs.one_row_tasks(size["tasks"]))
         idle()
-        samples["seed"].append(engine_runs.with_a_person(seed, size["seed"]))
+        samples["seed"].append(engine_runs.with_a_person(seed, size["seed"], callers=CALLERS))
         idle()
-        peer = viewflow_bench.run(viewflow_db, "measure", str(size["seed"]), "2")
+        peer = viewflow_bench.run(viewflow_db, "measure", str(size["seed"]), str(CALLERS))
         samples["viewflow"].append(peer["rate"])
     idle()
-    samples["latency_ms"] = engine_runs.queue_latency(three, size["latency"])
+    with workers_only():  # what a step that goes through the queue waits (http, retries)
+        samples["latency_ms"] = engine_runs.queue_latency(three, size["latency"])
     idle()
     samples["task_latency_ms"] = engine_runs.task_latency(size["latency"])
     return samples
+
+
+@contextlib.contextmanager
+def workers_only():
+    """HMS_INLINE_PYTHON_STEPS off in this driver: every step goes through the queue."""
+    settings.HMS_INLINE_PYTHON_STEPS = False
+    try:
+        yield
+    finally:
+        settings.HMS_INLINE_PYTHON_STEPS = True
 
 
 def counts(defs: dict, size: dict, *, notify: bool) -> dict:

@@ -3,13 +3,19 @@
 Rates are taken from the database's own timestamps: from just before the first start (or
 enqueue) to the last instance's `ended_at` (or the last row's update), so the driver's
 polling interval does not blur them.
+
+The callers (clients starting instances, people deciding tasks) run in `callers` processes
+forked from the driver, two in the rate rounds, like the viewflow peer's two processes: with
+HMS_INLINE_PYTHON_STEPS (the default) the python steps run in those callers, the others in
+the qcluster's two workers.
 """
 
+import multiprocessing
 import time
 from contextlib import nullcontext
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Max
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -45,12 +51,52 @@ def _rate(count: int, began: datetime, ended: datetime) -> float:
     return count / max((ended - began).total_seconds(), 1e-6)
 
 
-def automated(definition, count: int) -> float:
-    """Instances per second of a workflow of python steps, start to completed."""
-    base, began = _last_pk(), timezone.now()
-    for i in range(count):
+def in_callers(job, count: int, callers: int, *args) -> datetime:
+    """`job(share, offset, *args)` in `callers` forked processes (in this one when 1).
+
+    Returns when the callers began: after each has forked and connected, together (a
+    barrier), as the peer's processes start their clocks after their set-up.
+    """
+    if callers == 1:
+        began = timezone.now()
+        job(count, 0, *args)
+        return began
+    connections.close_all()  # each child opens its own; none may share the parent's socket
+    fork = multiprocessing.get_context("fork")
+    ready, starts = fork.Barrier(callers), fork.Queue()
+    share = count // callers
+    children = [
+        fork.Process(target=_caller, args=(ready, starts, job, share, i * share, *args))
+        for i in range(callers)
+    ]
+    for child in children:
+        child.start()
+    began = min(starts.get(timeout=DEADLINE) for _ in children)
+    for child in children:
+        child.join(DEADLINE)
+        if child.exitcode != 0:
+            raise RuntimeError(f"a caller process ended with {child.exitcode}")
+    return began
+
+
+def _caller(ready, starts, job, share: int, offset: int, *args) -> None:
+    _last_pk()  # connect before the clock starts
+    ready.wait(DEADLINE)
+    starts.put(timezone.now())
+    job(share, offset, *args)
+    connections.close_all()
+
+
+def _starts(share: int, offset: int, definition) -> None:
+    for i in range(offset, offset + share):
         with around():
             services.start_instance(definition=definition, payload={"n": i})
+
+
+def automated(definition, count: int, *, callers: int = 1) -> float:
+    """Instances per second of a workflow of python steps, start to completed."""
+    base = _last_pk()
+    began = in_callers(_starts, count, callers, definition)
     mine = WorkflowInstance.objects.filter(pk__gt=base, definition=definition)
     _wait(lambda: mine.filter(status=Status.COMPLETED).count() >= count)
     return _rate(count, began, mine.aggregate(end=Max("ended_at"))["end"])
@@ -76,28 +122,42 @@ def one_row_tasks(count: int) -> float:
     return _rate(count, began, rows.aggregate(end=Max("last_tick"))["end"])
 
 
-def with_a_person(definition, count: int) -> float:
-    """Instances per second of the seed's shape, a person deciding each task as it appears."""
-    base, began = _last_pk(), timezone.now()
-    for i in range(count):
+def _decide(run_ids) -> int:
+    for run_id in run_ids:
         with around():
-            services.start_instance(definition=definition, payload={"applicant": f"A{i}"})
-    mine = WorkflowInstance.objects.filter(pk__gt=base, definition=definition)
-    waiting = StepRun.objects.filter(
-        instance__gt=base,
-        instance__definition=definition,
-        step_id="approve",
-        state=RunState.WAITING,
+            services.complete_task(run_id=run_id, result="approved", actor="user:bench")
+    return len(run_ids)
+
+
+def _waiting(instances) -> list:
+    return list(
+        StepRun.objects.filter(
+            instance__in=instances, step_id="approve", state=RunState.WAITING
+        ).values_list("pk", flat=True)[:100]
     )
 
-    def decide() -> bool:
-        ids = list(waiting.values_list("pk", flat=True)[:100])
-        for run_id in ids:
-            with around():
-                services.complete_task(run_id=run_id, result="approved", actor="user:bench")
-        return bool(ids)
 
-    _wait(lambda: mine.filter(status=Status.COMPLETED).count() >= count, on_idle=decide)
+def _people(share: int, offset: int, definition) -> None:
+    """Start each application, and decide its task at once if it is there (as viewflow's
+    peer does); then decide the tasks that the workers open later."""
+    mine = []
+    for i in range(offset, offset + share):
+        with around():
+            instance, _ = services.start_instance(
+                definition=definition, payload={"applicant": f"A{i}"}
+            )
+        mine.append(instance.pk)
+        _decide(_waiting([instance.pk]))
+    open_ = WorkflowInstance.objects.filter(pk__in=mine, current_step__in=["validate", "approve"])
+    _wait(lambda: not open_.exists(), on_idle=lambda: _decide(_waiting(mine)))
+
+
+def with_a_person(definition, count: int, *, callers: int = 1) -> float:
+    """Instances per second of the seed's shape, a person deciding each task as it appears."""
+    base = _last_pk()
+    began = in_callers(_people, count, callers, definition)
+    mine = WorkflowInstance.objects.filter(pk__gt=base, definition=definition)
+    _wait(lambda: mine.filter(status=Status.COMPLETED).count() >= count)
     return _rate(count, began, mine.aggregate(end=Max("ended_at"))["end"])
 
 

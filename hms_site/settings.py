@@ -75,9 +75,10 @@ TEMPLATES = [
 # SQLite by default. WAL, a busy timeout and IMMEDIATE transactions let the web server and
 # several qcluster processes share the file without "database is locked" (DJANGO-Q2.md).
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+# Persistent connections (60 s) on both: on SQLite a new connection per request costs more
+# than its queries (open, PRAGMAs, schema parse, a cold page cache; docs/BENCHMARKS.md).
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
