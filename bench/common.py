@@ -21,6 +21,14 @@ import dj_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
+PROGRESS = "PROGRESS "  # a bench subprocess's stderr line that run.py echoes
+
+
+def progress(text: str) -> None:
+    """Tell run.py (which echoes it with the elapsed time) what this subprocess does now."""
+    print(f"{PROGRESS}{text}", file=sys.stderr, flush=True)
+
+
 CLUSTER_RUNNING = re.compile(r"Q Cluster \S+ (\[\S+\] )?running")
 
 

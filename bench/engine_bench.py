@@ -30,9 +30,33 @@ from bench import common, dataset, engine_runs, sqlcount, sweep_bench, viewflow_
 from bench.procs import peak_rss_mib, settle  # noqa: E402
 
 RESULTS = common.ROOT / "bench" / "results"
-SIZES = {  # instances per sample, one-row tasks per sample, rounds, latency samples, counted
-    "quick": {"three": 60, "tasks": 180, "seed": 40, "rounds": 2, "latency": 30, "count": 20},
-    "full": {"three": 200, "tasks": 600, "seed": 100, "rounds": 3, "latency": 150, "count": 100},
+# Instances per sample, one-row tasks per sample, rounds, latency samples, instances counted,
+# seconds of idle cluster sampled for its background statements, whether the counts are
+# repeated with task emails on (a second cluster) and whether the 3-step rate is also taken
+# through the workers (both: the full run only).
+SIZES = {
+    "quick": {
+        "three": 60,
+        "tasks": 180,
+        "seed": 40,
+        "rounds": 1,
+        "latency": 20,
+        "count": 20,
+        "idle_s": 1.0,
+        "notify_counts": False,
+        "workers_path": False,
+    },
+    "full": {
+        "three": 200,
+        "tasks": 600,
+        "seed": 100,
+        "rounds": 3,
+        "latency": 150,
+        "count": 100,
+        "idle_s": 3.0,
+        "notify_counts": True,
+        "workers_path": True,
+    },
 }
 ESCALATIONS = {"sqlite": 2_000, "postgresql": 10_000}
 
@@ -90,10 +114,11 @@ def rates(defs: dict, size: dict, viewflow_db: str, cluster: "Cluster") -> dict:
     for _ in range(size["rounds"]):
         idle()
         samples["three"].append(engine_runs.automated(three, size["three"], callers=CALLERS))
-        idle()
-        with workers_only():
-            rate = engine_runs.automated(three, size["three"], callers=CALLERS)
-        samples["three_workers"].append(rate)
+        if size["workers_path"]:
+            idle()
+            with workers_only():
+                rate = engine_runs.automated(three, size["three"], callers=CALLERS)
+            samples["three_workers"].append(rate)
         idle()
         samples["tasks"].append(engine_runs.one_row_tasks(size["tasks"]))
         idle()
@@ -132,8 +157,8 @@ def counts(defs: dict, size: dict, *, notify: bool) -> dict:
         engine_runs.with_a_person(defs["building-permit"], 10)
         settle(c.proc.pid)
         mark = sqlcount.offset(log)
-        time.sleep(3.0)
-        found["idle_per_s"] = _per(sqlcount.read(log, mark), 3.0)
+        time.sleep(size["idle_s"])
+        found["idle_per_s"] = _per(sqlcount.read(log, mark), size["idle_s"])
         jobs = {
             "three": lambda n: engine_runs.automated(defs["bench-three"], n),
             "seed": lambda n: engine_runs.with_a_person(defs["building-permit"], n),
@@ -185,12 +210,19 @@ def main() -> None:
     call_command("migrate", verbosity=0, interactive=False)
     defs = dataset.install_workflows()
     engine_runs.prepare_rows(max(size["tasks"], size["count"], 30))
+    name = connection.vendor
+    common.progress(
+        f"{name}: rates, {size['rounds']} interleaved rounds (ours, django-q2, viewflow)"
+    )
     with Cluster("rates") as cluster:
         result = {"samples": rates(defs, size, args.viewflow_db, cluster)}
+    common.progress(f"{name}: statements per instance")
     result["viewflow_sql"] = viewflow_bench.run(args.viewflow_db, "count")
     result["sql"] = counts(defs, size, notify=False)
-    result["sql_notify"] = counts(defs, size, notify=True)
+    if size["notify_counts"]:
+        result["sql_notify"] = counts(defs, size, notify=True)
     result["qcluster_peak_mib"] = Cluster.peak_mib
+    common.progress(f"{name}: escalation sweep")
     tasks = ESCALATIONS[connection.vendor] // (5 if args.quick else 1)
     # One round: at today's ~70 tasks/s, 10,000 escalations take minutes (docs/BENCHMARKS.md).
     result["escalation"] = sweep_bench.escalation(rounds=1, tasks=tasks)

@@ -49,13 +49,13 @@ def _engine_rows(name: str, engine: dict, backend: str) -> list[Row]:
     s = engine["samples"]
     three, tasks, seed, peer = (median(s[k]) for k in ("three", "tasks", "seed", "viewflow"))
     e2e, vs_peer = three / (tasks / 3), seed / peer
-    sql, notify, vf = engine["sql"], engine["sql_notify"], engine["viewflow_sql"]
+    sql, notify, vf = engine["sql"], engine.get("sql_notify"), engine["viewflow_sql"]
     lat = s["latency_ms"]
     lat_med, lat_p99 = median(lat), common.percentile(lat, 99)
     esc = engine["escalation"]["samples"]
     esc_rate = median([e["tasks"] / e["seconds"] for e in esc])
     esc_target = 1000.0 if backend == "postgresql" else None
-    extra_notify = (
+    extra_notify = notify and (
         notify["seed"].get("engine", 0)
         + notify["seed"].get("broker", 0)
         - (sql["seed"].get("engine", 0) + sql["seed"].get("broker", 0))
@@ -73,7 +73,7 @@ def _engine_rows(name: str, engine: dict, backend: str) -> list[Row]:
         Row(
             "End to end, 3 python steps, all through the workers",
             name,
-            f"{median(s['three_workers']):.1f}" if s.get("three_workers") else "not measured",
+            f"{median(s['three_workers']):.1f}" if s.get("three_workers") else "full run only",
             f"{tasks:.1f} one-row tasks/s ÷ 3 = {tasks / 3:.1f}",
             f"{median(s['three_workers']) / (tasks / 3):.2f}×" if s.get("three_workers") else "",
             "",
@@ -111,7 +111,7 @@ def _engine_rows(name: str, engine: dict, backend: str) -> list[Row]:
         Row(
             "Task emails on (HMS_NOTIFY_TASKS), seed shape",
             name,
-            f"+{extra_notify:.1f} statements/instance",
+            f"+{extra_notify:.1f} statements/instance" if notify else "full run only",
             "emails off",
             "",
             "",

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import common, http_bench, report, viewflow_bench  # noqa: E402
 
 RESULTS = common.ROOT / "bench" / "results"
-HTTP = {"quick": {"rounds": 1, "seconds": 2}, "full": {"rounds": 3, "seconds": 5}}
+HTTP = {"quick": {"rounds": 1, "seconds": 1}, "full": {"rounds": 3, "seconds": 5}}
 
 
 def python_step(module: str, *args: str, env: dict, timeout: float = 1800) -> dict:
@@ -59,21 +59,42 @@ def engine(env: dict, viewflow_db: str, quick: bool, name: str) -> dict:
     out = RESULTS / f"engine-{name}.json"
     viewflow_bench.run(viewflow_db, "setup")
     args = ["--viewflow-db", viewflow_db, "--out", str(out), *(["--quick"] if quick else [])]
-    done = subprocess.run(
-        [common.PYTHON, "-m", "bench.engine_bench", *args],
-        cwd=common.ROOT,
-        env=env,
-        timeout=3600,
-        check=False,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode:
-        raise RuntimeError(f"engine bench on {name} failed:\n{done.stderr[-4000:]}")
+    streamed(["-m", "bench.engine_bench", *args], env=env, what=f"engine bench on {name}")
     return json.loads(out.read_text())
 
 
+def streamed(args: list[str], *, env: dict, what: str, timeout: float = 3600) -> None:
+    """Run our python with `args`, echoing its progress lines (stderr lines starting with
+    PROGRESS) as they come; on failure, raise with the end of its stderr."""
+    proc = subprocess.Popen(
+        [common.PYTHON, *args],
+        cwd=common.ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    tail: list[str] = []
+    deadline = time.monotonic() + timeout
+    for line in proc.stderr:
+        if line.startswith(common.PROGRESS):
+            progress(line[len(common.PROGRESS) :].strip())
+        tail = [*tail[-200:], line]
+        if time.monotonic() > deadline:
+            proc.kill()
+    if proc.wait():
+        raise RuntimeError(f"{what} failed:\n{''.join(tail)[-4000:]}")
+
+
+_began = time.monotonic()
+
+
+def progress(text: str) -> None:
+    print(f"[{time.monotonic() - _began:5.0f} s] {text}", flush=True)
+
+
 def http(env: dict, quick: bool, name: str) -> dict:
+    progress(f"{name}: HTTP figures (gunicorn + wrk)")
     info = python_step("bench.bigdb", "info", env=env)
     size = HTTP["quick" if quick else "full"]
     log = RESULTS / f"gunicorn-{name}.log"
@@ -85,12 +106,14 @@ def sqlite_runs(quick: bool, instances: int) -> dict:
         for path in RESULTS.glob(f"{stem}.sqlite3*"):
             path.unlink()
     url = f"sqlite:///{RESULTS / 'engine-sqlite.sqlite3'}"
+    progress("sqlite: engine figures (a qcluster with 2 workers)")
     found = {
         "engine": engine(
             bench_env(url), f"sqlite:///{RESULTS / 'viewflow-sqlite.sqlite3'}", quick, "sqlite"
         )
     }
     cache = RESULTS / f"cache-{instances}.sqlite3"
+    progress(f"sqlite: the {instances:,}-instance database (built once, then cached)")
     python_step("bench.bigdb", "build", str(instances), env=bench_env(f"sqlite:///{cache}"))
     with sqlite3.connect(cache) as db:  # everything into the main file before copying it
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -107,6 +130,7 @@ def postgres_runs(quick: bool, instances: int, server: str, redis_base: str) -> 
     for name in ("hms_bench_engine", "hms_bench_viewflow"):
         common.recreate_postgres_database(db(name))
     common.flush_redis(f"{redis_base}/5")
+    progress("postgresql: engine figures (a qcluster with 2 workers)")
     found = {
         "engine": engine(
             bench_env(db("hms_bench_engine"), f"{redis_base}/5"),
@@ -116,6 +140,7 @@ def postgres_runs(quick: bool, instances: int, server: str, redis_base: str) -> 
         )
     }
     big = f"hms_bench_{instances}"
+    progress(f"postgresql: the {instances:,}-instance database (built once, then cached)")
     if not _database_exists(server, big):
         common.recreate_postgres_database(db(big))
     python_step("bench.bigdb", "build", str(instances), env=bench_env(db(big)))
@@ -211,6 +236,9 @@ def main() -> int:
     viewflow_bench.ensure_venv()
     machine = report.machine(server, redis_base)
     results: dict = {}
+    progress(
+        f"bench{' (quick)' if args.quick else ''}: SQLite + ORM broker, then PostgreSQL + Redis"
+    )
     if args.only != "postgresql":
         results["sqlite"] = sqlite_runs(args.quick, instances)
     if args.only != "sqlite":
