@@ -183,19 +183,6 @@ def _per(counter, divisor: float) -> dict:
     return {kind: round(n / divisor, 2) for kind, n in counter.items()}
 
 
-def prototype() -> None:
-    """BENCH_PROTOTYPE=1: the change proposed in docs/BENCHMARKS.md, applied in this process only.
-
-    Every run_step message of these runs is sent by this driver (starts, decisions), so
-    patching its queue seam shows the effect without touching workflows_app/queue.py.
-    """
-    from django_q.tasks import async_task
-
-    from workflows_app import queue
-
-    queue._send = lambda func, *args: async_task(func, *args, save=False)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
@@ -205,8 +192,6 @@ def main() -> None:
     size = SIZES["quick" if args.quick else "full"]
     logging.getLogger("django-q").setLevel(logging.WARNING)  # not a line per enqueue here
     settings.HMS_NOTIFY_TASKS = False
-    if os.environ.get("BENCH_PROTOTYPE"):
-        prototype()
     call_command("migrate", verbosity=0, interactive=False)
     defs = dataset.install_workflows()
     engine_runs.prepare_rows(max(size["tasks"], size["count"], 30))

@@ -2,7 +2,7 @@
 broker and on PostgreSQL + Redis, printed as one table and written to docs/BENCHMARKS.md.
 
     python bench/run.py [--quick] [--only sqlite|postgresql]
-    python bench/run.py --prototype [--quick]   engine figures with the proposed queue change
+    python bench/run.py --engine-only [--quick] [--only …]   engine figures only; docs untouched
     python bench/run.py --render                rewrite the doc from bench/results/last.json
 
 Environment: BENCH_DATABASE_URL (a PostgreSQL server URL; default
@@ -168,9 +168,8 @@ def _copy_database(server: str, template: str, name: str) -> None:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
 
 
-def prototype(args) -> int:
-    """The engine figures with BENCH_PROTOTYPE=1 (engine_bench.prototype); docs untouched."""
-    os.environ["BENCH_PROTOTYPE"] = "1"
+def engine_only(args) -> int:
+    """The engine figures alone, printed (for trying a change); docs untouched."""
     server = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hms_bench")
     redis_base = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5").rsplit("/", 1)[0]
     found = {}
@@ -180,14 +179,14 @@ def prototype(args) -> int:
                 path.unlink()
         url = f"sqlite:///{RESULTS / 'engine-sqlite.sqlite3'}"
         viewflow = f"sqlite:///{RESULTS / 'viewflow-sqlite.sqlite3'}"
-        found["sqlite"] = engine(bench_env(url), viewflow, args.quick, "sqlite-prototype")
+        found["sqlite"] = engine(bench_env(url), viewflow, args.quick, "sqlite-engine-only")
     if args.only != "sqlite":
         db = lambda name: common.with_database_name(server, name)  # noqa: E731
         for name in ("hms_bench_engine", "hms_bench_viewflow"):
             common.recreate_postgres_database(db(name))
         common.flush_redis(f"{redis_base}/5")
         env = bench_env(db("hms_bench_engine"), f"{redis_base}/5")
-        found["postgresql"] = engine(env, db("hms_bench_viewflow"), args.quick, "pg-prototype")
+        found["postgresql"] = engine(env, db("hms_bench_viewflow"), args.quick, "pg-engine-only")
     rows = [r for b, e in found.items() for r in report._engine_rows(report.BACKENDS[b], e, b)]
     print(report.table(rows))
     return 0
@@ -198,9 +197,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", choices=["sqlite", "postgresql"])
     parser.add_argument(
-        "--prototype",
+        "--engine-only",
         action="store_true",
-        help="engine figures only, with the queue change proposed in the doc",
+        help="engine figures only, printed; docs/BENCHMARKS.md untouched",
     )
     parser.add_argument(
         "--render",
@@ -220,8 +219,8 @@ def main() -> int:
             quick=last["machine"].get("quick", False),
         )
         return 0
-    if args.prototype:
-        return prototype(args)
+    if args.engine_only:
+        return engine_only(args)
     RESULTS.mkdir(parents=True, exist_ok=True)
     server = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hms_bench")
     redis_base = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5").rsplit("/", 1)[0]

@@ -206,3 +206,19 @@ class InlineStatementBudgetTests(TestCase):
         start = lambda: services.start_instance(definition=definition, payload={})  # noqa: E731
         self.count(start)
         assert self.count(start) == 10
+
+    def test_the_api_start_of_the_seed_takes_seven_data_statements(self):
+        make_seed_services()
+        make_definition()
+        auth = {"HTTP_AUTHORIZATION": f"Bearer {make_token()}"}
+        body = {"workflowId": "building-permit", "payload": {"applicant": "Ada"}}
+
+        def start():
+            return self.client.post(
+                "/api/workflows/start", body, content_type="application/json", **auth
+            )
+
+        self.count(start)  # warm the process caches
+        # The token, the newest definition, the instance, the validate run (created claimed);
+        # then validate in the request: route the instance, close the run, open the task.
+        assert self.count(start) == 7

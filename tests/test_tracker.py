@@ -165,15 +165,16 @@ class TrackerPageTests(TestCase):
     def test_the_page_is_read_in_a_fixed_number_of_queries(self):
         instance = at_review()
         specs.clear()
-        with self.assertNumQueries(4):  # instance, its definition, its runs, a typical duration
+        # The instance with its runs (one join), its definition, a typical duration.
+        with self.assertNumQueries(3):
             self.client.get(instance.tracker_url)
-        with self.assertNumQueries(2):  # the definition and the typical duration are cached
+        with self.assertNumQueries(1):  # the definition and the typical duration are cached
             self.client.get(instance.tracker_url, **HTMX)
 
     def test_an_ended_application_needs_no_statistics(self):
         instance = review(at_review())
         specs.clear()
-        with self.assertNumQueries(3):
+        with self.assertNumQueries(2):  # the instance with its runs, its definition
             self.client.get(instance.tracker_url)
 
 

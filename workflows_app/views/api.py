@@ -231,19 +231,25 @@ def _idempotency_key(request: HttpRequest, token: ApiToken | None) -> str | None
 def _instance(request: HttpRequest, instance_id: str, scope: str) -> WorkflowInstance:
     """The instance, once the caller may `scope` it (anyone may read a public one)."""
     instance = selectors.instance_by_uuid(instance_id)
+    _check_access(request, instance, instance_id, scope)
+    return instance
+
+
+def _check_access(request, instance: WorkflowInstance | None, instance_id: str, scope: str):
+    """401/403 unless the caller may `scope` the instance; 404 when there is none."""
     anonymous_read = scope == ApiToken.Scope.START and instance and instance.pinned.public
     token = authenticate(request, required=not anonymous_read)
     if instance is None:
         raise ApiError(404, "not_found", f"no instance '{instance_id}'")
     if token:
         require_scope(token, scope, instance.pinned.key)
-    return instance
 
 
 @api_view("GET")
 def status(request: HttpRequest, instance_id: str) -> JsonResponse:
-    instance = _instance(request, instance_id, ApiToken.Scope.START)
-    document = instance_status(instance)
+    instance, runs = selectors.instance_with_runs(instance_id)
+    _check_access(request, instance, instance_id, ApiToken.Scope.START)
+    document = instance_status(instance, runs)
     if getattr(request, "api_token", None) is None:
         document = without_people(document)
     return JsonResponse(document)

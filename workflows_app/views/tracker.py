@@ -24,7 +24,7 @@ from django_htmx.http import HttpResponseStopPolling
 from django_htmx.middleware import HtmxDetails
 
 from .. import selectors, stats
-from ..models import Status, WorkflowInstance, parse_case_number
+from ..models import Status, StepRun, WorkflowInstance, parse_case_number
 
 TRACK = "workflows_app/track.html"
 FIND = "workflows_app/track_find.html"
@@ -113,10 +113,10 @@ class Estimate:
 @never_cache
 @vary_on_headers("HX-Request")
 def track(request: HtmxHttpRequest, instance_id: str) -> HttpResponse:
-    instance = selectors.instance_by_uuid(instance_id)
+    instance, runs = selectors.instance_with_runs(instance_id)
     if instance is None:
         return not_found(request)
-    context = tracker_context(instance, now=timezone.now())
+    context = tracker_context(instance, now=timezone.now(), runs=runs)
     if not request.htmx:
         return render(request, TRACK, context)
     if request.GET.get("seen") == context["version"] and not instance.is_finished:
@@ -140,9 +140,12 @@ def not_found(request: HttpRequest) -> HttpResponse:
     return render(request, "404.html", status=404)
 
 
-def tracker_context(instance: WorkflowInstance, *, now: datetime) -> dict:
-    """Everything the tracker shows (one query for the runs, one for a typical duration)."""
-    views = selectors.step_views(instance, selectors.runs_of(instance))
+def tracker_context(
+    instance: WorkflowInstance, *, now: datetime, runs: list[StepRun] | None = None
+) -> dict:
+    """Everything the tracker shows (a query for the runs unless given, one for a typical
+    duration)."""
+    views = selectors.step_views(instance, selectors.runs_of(instance) if runs is None else runs)
     rows = [StepRow(view, _label(instance, view), _is_current(view)) for view in views]
     current = next((row for row in rows if row.is_current), None)
     return {
