@@ -5,6 +5,9 @@ HTTP steps, retries and redeliveries still go to the workers. The rest of the su
 worker path (conftest turns this off); here the caller path is proven on its own.
 """
 
+import os
+import signal
+import subprocess
 from datetime import timedelta
 from unittest.mock import patch
 
@@ -20,10 +23,17 @@ from tests.factories import (
     make_token,
     simple_workflow,
 )
-from tests.integration_helpers import StandInQueue
+from tests.integration_helpers import (
+    MANAGE,
+    PROJECT,
+    StandInQueue,
+    file_database,
+    running_cluster,
+    wait_until,
+)
 from tests.test_query_budget import THREE_PYTHON_STEPS, data_statements
 from workflows_app import services
-from workflows_app.models import Event, RunState, Status, StepRun
+from workflows_app.models import Event, RunState, Status, StepRun, WorkflowInstance
 
 RUN_STEP = StandInQueue.RUN_STEP
 
@@ -222,3 +232,58 @@ class InlineStatementBudgetTests(TestCase):
         # The token, the newest definition, the instance, the validate run (created claimed);
         # then validate in the request: route the instance, close the run, open the task.
         assert self.count(start) == 7
+
+
+CALLER_LEASE_SECONDS = 4
+
+
+def test_a_caller_killed_inside_its_python_step_leaves_it_to_a_worker_once(
+    tmp_path, django_db_blocker
+):
+    """SIGKILL a real process while the python step it runs after its start is in progress;
+    when the lease ends the cluster's timer redelivers the step to a worker, which runs it."""
+    marker = tmp_path / "first-call"
+    with file_database(tmp_path, django_db_blocker) as env:
+        env |= {
+            "HMS_STEP_LEASE_SECONDS": str(CALLER_LEASE_SECONDS),
+            "HMS_REDELIVERY_SECONDS": "5",
+            "HMS_PYTHON_SERVICES": "workflows_app.builtin,tests.held_services",
+            "HMS_TEST_MARKER": str(marker),
+        }
+        make_service("heldSvc", callable="tests.held_services.hold_first_call")
+        simple_workflow(
+            "held",
+            steps=[{"id": "hold", "service": "heldSvc"}, {"id": "after", "service": "okSvc"}],
+        )
+        start = (
+            "from workflows_app import services, selectors; "
+            "services.start_instance(definition=selectors.latest_definition('held'), payload={})"
+        )
+        with running_cluster(env) as cluster:
+            caller = subprocess.Popen(
+                [*MANAGE, "shell", "-c", start], cwd=PROJECT, env=env, start_new_session=True
+            )
+            try:
+                wait_until(marker.exists, timeout=30, what="the caller to enter the step")
+                assert int(marker.read_text()) == caller.pid  # the caller runs it, not a worker
+                os.killpg(caller.pid, signal.SIGKILL)
+            finally:
+                caller.wait(timeout=10)
+            instance = WorkflowInstance.objects.get()
+            run = StepRun.objects.get(instance=instance, step_id="hold")
+            assert (run.state, run.attempts) == (RunState.RUNNING, 1)
+            wait_until(
+                lambda: WorkflowInstance.objects.get(pk=instance.pk).is_finished,
+                timeout=60,
+                what="a worker to finish the step after the lease",
+            )
+            output = cluster.output
+        instance.refresh_from_db()
+        assert instance.status == Status.COMPLETED, output
+        runs = StepRun.objects.filter(instance=instance).order_by("created_at")
+        assert [(r.step_id, r.state, r.attempts) for r in runs] == [
+            ("hold", RunState.SUCCEEDED, 2),
+            ("after", RunState.SUCCEEDED, 1),
+        ]
+        assert runs[0].output["pid"] != caller.pid  # a worker of the cluster ran it
+        assert Event.objects.filter(instance=instance, type=Event.Type.REDELIVERED).count() == 1
