@@ -48,7 +48,7 @@ SIZES = {
     },
     "full": {
         "three": 200,
-        "tasks": 600,
+        "tasks": 300,
         "seed": 100,
         "rounds": 3,
         "latency": 150,
