@@ -32,7 +32,7 @@ from tests.integration_helpers import (
     wait_until,
 )
 from tests.test_query_budget import THREE_PYTHON_STEPS, data_statements
-from workflows_app import services
+from workflows_app import queue, services
 from workflows_app.models import Event, RunState, Status, StepRun, WorkflowInstance
 
 RUN_STEP = StandInQueue.RUN_STEP
@@ -168,6 +168,22 @@ class CallerRunsPythonStepsTests(TestCase):
         assert status.json()["status"] == "completed"
         assert [h["step"] for h in status.json()["history"]] == ["one", "two", "three"]
         assert self.sent() == []
+
+    def test_the_api_start_answers_running_as_the_contract_shows_though_its_steps_ended(self):
+        definition = simple_workflow("three", steps=THREE_PYTHON_STEPS)
+        auth = {"HTTP_AUTHORIZATION": f"Bearer {make_token()}"}
+        # As at a real commit, the steps run before the view answers (a TestCase defers
+        # on_commit hooks to its own end, so they are run at once here).
+        with patch("workflows_app.queue.run_here", side_effect=queue._run_claimed):
+            response = self.client.post(
+                "/api/workflows/start",
+                {"workflowId": definition.key, "payload": {}},
+                content_type="application/json",
+                **auth,
+            )
+        assert (response.status_code, response.json()["status"]) == (201, "running")
+        instance = WorkflowInstance.objects.get(uuid=response.json()["instanceId"])
+        assert instance.status == Status.COMPLETED
 
 
 @override_settings(HMS_INLINE_PYTHON_STEPS=True, HMS_NOTIFY_TASKS=False)

@@ -20,7 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 from .. import selectors, services
 from ..auth import ApiError, authenticate, authorize_callback, is_signed_callback, require_scope
 from ..engine import TransitionNotAllowed
-from ..models import ApiToken, StepRun, WorkflowInstance
+from ..models import ApiToken, Status, StepRun, WorkflowInstance
 from ..openapi import OPENAPI
 from ..serializers import instance_status, without_people
 
@@ -208,7 +208,10 @@ def start(request: HttpRequest) -> JsonResponse:
     answer = {
         "instanceId": str(instance.uuid),
         "caseNumber": instance.case_number,
-        "status": instance.status,
+        # A new instance answers as its start made it, `running` (CONTRACT §3), even when
+        # python steps run in this request have moved it on; the status endpoint says where
+        # it is now. A repeated Idempotency-Key answers with the instance as it is.
+        "status": Status.RUNNING if created else instance.status,
         "trackerUrl": instance.tracker_url,
     }
     return JsonResponse(answer, status=201 if created else 200)
