@@ -72,7 +72,7 @@ load: $(STAMP)
 # Benchmarks (docs/BENCHMARKS.md): every figure with its baseline from the same run, on SQLite
 # + the ORM broker and on PostgreSQL + Redis (BENCH_DATABASE_URL, BENCH_REDIS_URL). The first
 # run also creates bench/.venv-viewflow (the peer, AGPL: never a project dependency) and builds
-# the million-instance databases it then caches (bench/results/, PostgreSQL hms_bench_1m).
+# the million-instance databases it then caches (bench/results/, PostgreSQL hms_bench_1000000).
 # Benchmarks need PostgreSQL and Redis on 127.0.0.1 and wrk (Debian's package, installed here
 # when missing); viewflow is installed into bench/.venv-viewflow only.
 bench: $(STAMP)
