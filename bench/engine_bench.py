@@ -137,11 +137,11 @@ def rates(defs: dict, size: dict, viewflow_db: str, cluster: "Cluster") -> dict:
 @contextlib.contextmanager
 def workers_only():
     """HMS_INLINE_PYTHON_STEPS off in this driver: every step goes through the queue."""
-    settings.HMS_INLINE_PYTHON_STEPS = False
+    before, settings.HMS_INLINE_PYTHON_STEPS = settings.HMS_INLINE_PYTHON_STEPS, False
     try:
         yield
     finally:
-        settings.HMS_INLINE_PYTHON_STEPS = True
+        settings.HMS_INLINE_PYTHON_STEPS = before
 
 
 def counts(defs: dict, size: dict, *, notify: bool) -> dict:

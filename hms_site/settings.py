@@ -140,7 +140,7 @@ HMS_MAX_BODY_BYTES = 1024 * 1024
 HMS_CLAIM_RELEASE_SECONDS = int(os.environ.get("HMS_CLAIM_RELEASE_SECONDS", str(4 * 3600)))
 # Reminders to the assignee at these fractions of the time allowed.
 HMS_REMINDER_FRACTIONS = (0.5, 0.9)
-# A python step that follows a start or a decision runs in the caller's process right after
+# A python step that follows a start, decision or callback runs in the caller's process after
 # its commit (as Camunda and viewflow do), not after a queue hop; false: always via a worker.
 HMS_INLINE_PYTHON_STEPS = _env_bool("HMS_INLINE_PYTHON_STEPS", True)
 # Email assignees about new, reminded, escalated and reassigned tasks.

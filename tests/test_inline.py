@@ -34,6 +34,7 @@ from tests.integration_helpers import (
 from tests.test_query_budget import THREE_PYTHON_STEPS, data_statements
 from workflows_app import queue, services
 from workflows_app.models import Event, RunState, Status, StepRun, WorkflowInstance
+from workflows_app.services import runs as runs_module
 
 RUN_STEP = StandInQueue.RUN_STEP
 
@@ -153,7 +154,27 @@ class CallerRunsPythonStepsTests(TestCase):
         instance.refresh_from_db()
         assert instance.status == Status.COMPLETED
 
-    def test_the_api_start_runs_the_python_steps_within_the_request(self):
+    def test_a_decision_whose_next_step_fails_in_the_caller_answers_what_it_committed(self):
+        make_seed_services()
+        instance = self.queue.start(make_definition(), {"applicant": "Ada"})
+        task = StepRun.objects.get(instance=instance, step_id="approve")
+        real_guarded = runs_module.guarded
+
+        def failing_at_notify(run, *args, **kwargs):
+            # After notify has moved the instance in memory, its own write fails.
+            if run.step_id == "notify":
+                raise OperationalError("database is locked")
+            return real_guarded(run, *args, **kwargs)
+
+        with patch("workflows_app.services.runs.guarded", side_effect=failing_at_notify):
+            answered = self.queue.committed(
+                services.complete_task, run_id=task.pk, result="approved", actor="user:rev"
+            )
+        stored = WorkflowInstance.objects.get(pk=instance.pk)
+        assert (answered.status, answered.current_step) == (Status.RUNNING, "notify")
+        assert (stored.status, stored.current_step) == (Status.RUNNING, "notify")
+
+    def test_an_api_start_runs_its_python_steps_with_no_queue_message(self):
         definition = simple_workflow("three", steps=THREE_PYTHON_STEPS)
         auth = {"HTTP_AUTHORIZATION": f"Bearer {make_token()}"}
         with self.captureOnCommitCallbacks(execute=True):

@@ -4,6 +4,7 @@ Messages carry only a step-run id: they may be duplicated or lost without harm, 
 step-run row, not the queue, says what is to be done (DJANGO-Q2.md, rules 1-4).
 """
 
+import copy
 from functools import partial
 from uuid import UUID
 
@@ -38,7 +39,15 @@ def run_here(claimed) -> None:
 
 
 def _run_claimed(claimed) -> None:
-    import_string("workflows_app.tasks.run_claimed")(claimed)
+    """The steps work on a copy of the caller's instance: the caller's object shows where
+    the steps ended once they have, and otherwise what the caller itself committed."""
+    callers = claimed.instance
+    steps = copy.copy(callers)
+    ended = import_string("workflows_app.tasks.run_claimed")(
+        type(claimed)(run=claimed.run, instance=steps), runner="caller"
+    )
+    if ended:
+        callers.__dict__.update(steps.__dict__)
 
 
 def _send(func: str, *args) -> None:

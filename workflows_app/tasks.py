@@ -17,13 +17,14 @@ def run_step(run_id: str, attempts: int = 0) -> None:
     run_claimed(services.claim_run(run_id=UUID(run_id), attempts=attempts))
 
 
-def run_claimed(claimed: services.Claimed | None) -> None:
-    """Call the service of a claimed run and record the outcome, then go on.
+def run_claimed(claimed: services.Claimed | None, *, runner: str = "worker") -> bool:
+    """Call the service of a claimed run and record the outcome, then go on; False when a
+    run had moved on meanwhile (its answer is then recorded as late, nothing else).
 
     Consecutive python steps run here without a queue hop: the next run is created already
     claimed by this process, in the same transaction that finished the previous one. A
-    start or a decision whose next step is python calls this too, after its commit
-    (queue.run_here).
+    start, a decision or a callback whose next step is python calls this too, after its
+    commit (queue.run_here, runner "caller").
     """
     while claimed is not None:
         run, instance = claimed.run, claimed.instance
@@ -36,9 +37,10 @@ def run_claimed(claimed: services.Claimed | None) -> None:
         except TransitionNotAllowed as moved_on:
             # Cancelled, timed out or redelivered while the call was in flight.
             services.record_late_answer(
-                run=run, result=outcome.result, actor="worker", reason=str(moved_on)
+                run=run, result=outcome.result, actor=runner, reason=str(moved_on)
             )
-            return
+            return False
+    return True
 
 
 def sweep() -> int:

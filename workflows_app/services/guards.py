@@ -27,13 +27,7 @@ class Claimed:
 
 
 def snapshot(run: StepRun) -> dict[str, Any]:
-    """What a guarded update checks is unchanged (see guarded).
-
-    An automated run never has an assignee, level or claimant (only tasks do), so its
-    attempt is all there is to check.
-    """
-    if run.assignee_group_id is None and run.assignee_user_id is None:
-        return {"attempts": run.attempts}
+    """What a guarded update checks is unchanged (see guarded)."""
     return {
         "attempts": run.attempts,
         "assignee_group_id": run.assignee_group_id,

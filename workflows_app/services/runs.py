@@ -170,7 +170,7 @@ def open_next(instance, step_id: str, *, now, inline: bool) -> Claimed | None:
 
 
 def open_for_caller(instance, step_id: str, *, now) -> None:
-    """Open the step a start or a decision leads to.
+    """Open the step a start, a decision or a callback leads to.
 
     With HMS_INLINE_PYTHON_STEPS (the default) a python step then runs in the caller's
     process right after its commit, with no queue hop, as a worker would run it.
