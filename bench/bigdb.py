@@ -3,7 +3,11 @@
     python -m bench.bigdb build COUNT   migrate, publish, generate COUNT waiting instances
                                         (skipped when the database already holds them)
     python -m bench.bigdb info          a token, the ids to request, the idle sweep's cost
-Both print one JSON line. DATABASE_URL names the database.
+    python -m bench.bigdb trim LAST_PK  delete what a run added: instances after LAST_PK
+                                        with their runs and events
+Each prints one JSON line. DATABASE_URL names the database. The HTTP runs use the built
+database itself and trim it afterwards (and before, after a run that did not finish):
+copying a gigabyte for each run left the disk writing it back during the measurements.
 """
 
 import json
@@ -16,9 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 django.setup()
 
 from django.core.management import call_command  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
 
 from bench import dataset, sweep_bench  # noqa: E402
-from workflows_app.models import WorkflowDefinition, WorkflowInstance  # noqa: E402
+from workflows_app.models import Event, StepRun, WorkflowDefinition, WorkflowInstance  # noqa: E402
 
 
 def build(count: int) -> dict:
@@ -27,7 +32,24 @@ def build(count: int) -> dict:
     have = WorkflowInstance.objects.count()
     if have < count:
         dataset.generate_waiting(count - have)
+    elif have > count:  # an earlier run stopped before trimming what it added
+        trim(WorkflowInstance.objects.order_by("pk").values_list("pk", flat=True)[count - 1])
     return {"instances": WorkflowInstance.objects.count()}
+
+
+def trim(last_pk: int) -> dict:
+    """Delete the instances after `last_pk`, their runs and events (plain DELETEs: the ORM
+    would collect every row in Python first)."""
+    deleted = 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        for model, column in (
+            (Event, "instance_id"),
+            (StepRun, "instance_id"),
+            (WorkflowInstance, "id"),
+        ):
+            cursor.execute(f"DELETE FROM {model._meta.db_table} WHERE {column} > %s", [last_pk])
+            deleted += cursor.rowcount
+    return {"deleted": deleted}
 
 
 def info() -> dict:
@@ -37,6 +59,7 @@ def info() -> dict:
     instance = middle.first()
     return {
         "instances": total,
+        "last_pk": WorkflowInstance.objects.order_by("-pk").values_list("pk", flat=True)[0],
         "token": dataset.issue_token(),
         "uuid": str(instance.uuid),
         "pk": instance.pk,
@@ -45,5 +68,11 @@ def info() -> dict:
 
 
 if __name__ == "__main__":
-    answer = build(int(sys.argv[2])) if sys.argv[1] == "build" else info()
+    command = sys.argv[1]
+    if command == "build":
+        answer = build(int(sys.argv[2]))
+    elif command == "trim":
+        answer = trim(int(sys.argv[2]))
+    else:
+        answer = info()
     print(json.dumps(answer))

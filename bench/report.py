@@ -183,7 +183,7 @@ def _http_rows(name: str, http: dict) -> list[Row]:
     for key, target in targets.items():
         rps, p99 = median([x["rps"] for x in s[key]]), median([x["p99_ms"] for x in s[key]])
         errors = sum(x["errors"] for x in s[key])
-        ratio = rps / base
+        ratio = round_ratio([x["rps"] for x in s[key]], [x["rps"] for x in s["one_row"]])
         found.append(
             Row(
                 f"{labels[key]} (req/s, p99)",

@@ -115,13 +115,11 @@ def sqlite_runs(quick: bool, instances: int) -> dict:
     cache = RESULTS / f"cache-{instances}.sqlite3"
     progress(f"sqlite: the {instances:,}-instance database (built once, then cached)")
     python_step("bench.bigdb", "build", str(instances), env=bench_env(f"sqlite:///{cache}"))
-    with sqlite3.connect(cache) as db:  # everything into the main file before copying it
+    with sqlite3.connect(cache) as db:  # the build's writes into the main file, not the WAL
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    copy = RESULTS / "api-sqlite.sqlite3"
-    for path in RESULTS.glob("api-sqlite.sqlite3*"):
-        path.unlink()
-    shutil.copyfile(cache, copy)
-    found["http"] = http(bench_env(f"sqlite:///{copy}"), quick, "sqlite")
+    env = bench_env(f"sqlite:///{cache}")
+    found["http"] = http(env, quick, "sqlite")
+    python_step("bench.bigdb", "trim", str(found["http"]["info"]["last_pk"]), env=env)
     return found
 
 
@@ -144,11 +142,12 @@ def postgres_runs(quick: bool, instances: int, server: str, redis_base: str) -> 
     progress(f"postgresql: the {instances:,}-instance database (built once, then cached)")
     if not _database_exists(server, big):
         common.recreate_postgres_database(db(big))
-    python_step("bench.bigdb", "build", str(instances), env=bench_env(db(big)))
-    _copy_database(server, big, "hms_bench_api")
+    env = bench_env(db(big), f"{redis_base}/6")
+    python_step("bench.bigdb", "build", str(instances), env=env)
     _checkpoint(server)
     common.flush_redis(f"{redis_base}/6")
-    found["http"] = http(bench_env(db("hms_bench_api"), f"{redis_base}/6"), quick, "postgresql")
+    found["http"] = http(env, quick, "postgresql")
+    python_step("bench.bigdb", "trim", str(found["http"]["info"]["last_pk"]), env=env)
     common.flush_redis(f"{redis_base}/6")
     return found
 
@@ -160,7 +159,7 @@ def _admin(server: str):
 
 
 def _checkpoint(server: str) -> None:
-    """Write out what earlier runs and copies left dirty (a 900 MB database copy, say), so the
+    """Write out what earlier phases left dirty (the million-instance build, say), so the
     server's own checkpoint does not land in the middle of a measurement's commits."""
     with _admin(server) as conn:
         conn.execute("CHECKPOINT")
@@ -169,12 +168,6 @@ def _checkpoint(server: str) -> None:
 def _database_exists(server: str, name: str) -> bool:
     with _admin(server) as conn:
         return bool(conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone())
-
-
-def _copy_database(server: str, template: str, name: str) -> None:
-    with _admin(server) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
 
 
 def engine_only(args) -> int:
