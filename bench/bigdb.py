@@ -7,7 +7,7 @@
                                         with their runs and events
 Each prints one JSON line. DATABASE_URL names the database. The HTTP runs use the built
 database itself and trim it afterwards (and before, after a run that did not finish):
-copying a gigabyte for each run left the disk writing it back during the measurements.
+copying a gigabyte for each run left its write-back to overlap the measurements.
 """
 
 import json
