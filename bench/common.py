@@ -6,6 +6,7 @@ every wait has a time limit.
 """
 
 import contextlib
+import json
 import math
 import os
 import re
@@ -64,6 +65,18 @@ def manage(*args: str, env: dict[str, str], timeout: float = 180) -> str:
     if done.returncode:
         raise subprocess.CalledProcessError(done.returncode, args, done.stdout, done.stderr)
     return done.stdout
+
+
+def json_command(
+    args: Sequence[str], *, env: dict[str, str], what: str, cwd: Path | None = None, timeout: float
+) -> dict:
+    """Run a command that answers with one JSON line last; raise with its stderr's end."""
+    done = subprocess.run(
+        list(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if done.returncode:
+        raise RuntimeError(f"{what} failed:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def unreachable(database_url: str, redis_url: str) -> str:

@@ -32,18 +32,13 @@ HTTP = {"quick": {"rounds": 1, "seconds": 1}, "full": {"rounds": 3, "seconds": 3
 
 def python_step(module: str, *args: str, env: dict, timeout: float = 1800) -> dict:
     """Run `python -m module args` with `env`; its last output line as JSON."""
-    done = subprocess.run(
+    return common.json_command(
         [common.PYTHON, "-m", module, *args],
-        cwd=common.ROOT,
         env=env,
-        capture_output=True,
-        text=True,
+        what=f"{module} {' '.join(args)}",
+        cwd=common.ROOT,
         timeout=timeout,
-        check=False,
     )
-    if done.returncode:
-        raise RuntimeError(f"{module} {' '.join(args)} failed:\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def bench_env(database_url: str, redis_url: str = "") -> dict:

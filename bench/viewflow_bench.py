@@ -5,12 +5,13 @@ environment from PyPI on first use and runs bench/viewflow_peer/run.py inside it
 same Django version and database drivers as ours.
 """
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 import django
+
+from bench import common
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv-viewflow"
@@ -40,14 +41,6 @@ def ensure_venv() -> Path:
 def run(database_url: str, *args: str, timeout: float = 600) -> dict:
     """One command of the peer's runner against `database_url`; its JSON answer."""
     env = {"VIEWFLOW_DATABASE_URL": database_url, "PATH": "/usr/bin:/bin"}
-    done = subprocess.run(
-        [str(PYTHON), str(RUNNER), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
+    return common.json_command(
+        [str(PYTHON), str(RUNNER), *args], env=env, what=f"viewflow peer {args[0]}", timeout=timeout
     )
-    if done.returncode:
-        raise RuntimeError(f"viewflow peer {args[0]} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])

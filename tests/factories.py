@@ -1,12 +1,19 @@
-"""Plain factory functions for tests: make_definition, make_instance, make_service."""
+"""Plain factory functions for tests: make_definition, make_service, start, run_queued..."""
 
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from workflows_app import definitions, publishing, services
-from workflows_app.models import ApiToken, Service, WorkflowDefinition, WorkflowInstance
+from workflows_app import definitions, publishing, services, tasks
+from workflows_app.models import (
+    ApiToken,
+    RunState,
+    Service,
+    StepRun,
+    WorkflowDefinition,
+    WorkflowInstance,
+)
 
 SEED = {
     "id": "building-permit",
@@ -59,6 +66,15 @@ def start(
 ) -> WorkflowInstance:
     instance, _ = services.start_instance(definition=definition, payload=payload or {}, **kwargs)
     return instance
+
+
+def run_queued(instance: WorkflowInstance) -> None:
+    """Act as a worker: run every queued run of the instance until none is left."""
+    for _ in range(20):
+        run = StepRun.objects.filter(instance=instance, state=RunState.QUEUED).first()
+        if run is None:
+            return
+        tasks.run_step(str(run.pk), run.attempts)
 
 
 def make_token(name: str = "portal", **fields: Any) -> str:

@@ -19,10 +19,12 @@ from tests.factories import (
     make_seed_services,
     make_service,
     make_user,
+    run_queued,
     simple_workflow,
     start,
 )
-from workflows_app import definitions, services, tasks
+from workflows_app import definitions, services
+from workflows_app.admin.forms import DraftStepForm
 from workflows_app.models import (
     DraftStep,
     Event,
@@ -37,21 +39,7 @@ from workflows_app.models import (
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN = "/admin/workflows_app"
-STEP_FIELDS = (
-    "position",
-    "step_id",
-    "service",
-    "title",
-    "description",
-    "timeout",
-    "on_timeout",
-    "escalate_to",
-    "assignee",
-    "retry_max",
-    "retry_backoff",
-    "next",
-    "on",
-)
+STEP_FIELDS = DraftStepForm.Meta.fields  # the inline rows the page posts
 
 
 def draft_data(rows, *, key="permit", initial_ids=(), draft_id=None, **fields):
@@ -73,15 +61,6 @@ def draft_data(rows, *, key="permit", initial_ids=(), draft_id=None, **fields):
         if i < len(initial_ids):
             data[f"steps-{i}-id"], data[f"steps-{i}-draft"] = str(initial_ids[i]), str(draft_id)
     return data
-
-
-def run_queued(instance) -> None:
-    """Act as a worker: run the instance's queued step runs until none is left."""
-    for _ in range(20):
-        run = StepRun.objects.filter(instance=instance, state=RunState.QUEUED).first()
-        if run is None:
-            return
-        tasks.run_step(str(run.pk), run.attempts)
 
 
 def messages_of(response) -> list[str]:
@@ -647,7 +626,6 @@ class QueueFailuresTests(TestCase):
 
 class SupervisorFlagAdminTests(TestCase):
     def test_the_instance_list_flags_and_filters_tasks_whose_ladder_ran_out(self):
-        from tests.test_services import run_queued
 
         make_seed_services()
         instance = start(make_definition(), {"applicant": "Ada"})

@@ -23,23 +23,15 @@ from tests.factories import (
     make_seed_services,
     make_service,
     make_token,
+    run_queued,
     simple_workflow,
     start,
 )
-from workflows_app import services, tasks
+from workflows_app import services
 from workflows_app.models import ApiToken, Event, RunState, StepRun, WorkflowInstance
 from workflows_app.openapi import OPENAPI
 
 MiB = 1024 * 1024
-
-
-def run_queued(instance) -> None:
-    """Act as a worker: run every queued run of the instance until none is left."""
-    for _ in range(20):
-        run = StepRun.objects.filter(instance=instance, state=RunState.QUEUED).first()
-        if run is None:
-            return
-        tasks.run_step(str(run.pk), run.attempts)
 
 
 def iso(moment: datetime | None) -> str | None:

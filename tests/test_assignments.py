@@ -7,8 +7,14 @@ from django.core import mail
 from django.test import TestCase, override_settings
 from django.utils import timezone
 
-from tests.factories import make_definition, make_seed_services, make_service, make_user, start
-from tests.test_services import run_queued
+from tests.factories import (
+    make_definition,
+    make_seed_services,
+    make_service,
+    make_user,
+    run_queued,
+    start,
+)
 from workflows_app import assignments, services
 from workflows_app.assignments import NotAllowed
 from workflows_app.engine import TransitionNotAllowed

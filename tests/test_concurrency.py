@@ -12,8 +12,7 @@ import pytest
 from django.db import connection, connections
 from django.test import TransactionTestCase
 
-from tests.factories import make_definition, make_seed_services, make_user, start
-from tests.test_services import run_queued
+from tests.factories import make_definition, make_seed_services, make_user, run_queued, start
 from workflows_app import assignments, services
 from workflows_app.assignments import NotAllowed
 from workflows_app.engine import TransitionNotAllowed

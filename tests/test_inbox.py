@@ -9,8 +9,7 @@ from django.test import Client, TestCase
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tests.factories import SEED, make_definition, make_seed_services, make_user, start
-from tests.test_services import run_queued
+from tests.factories import SEED, make_definition, make_seed_services, make_user, run_queued, start
 from workflows_app import services
 from workflows_app.models import Event, RunState, Status, StepRun, WorkflowInstance
 

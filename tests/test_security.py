@@ -26,10 +26,10 @@ from tests.factories import (
     make_service,
     make_token,
     make_user,
+    run_queued,
     simple_workflow,
     start,
 )
-from tests.test_services import run_queued
 from workflows_app import assignments, services
 from workflows_app.dispatch import Outcome
 from workflows_app.models import ApiToken, RunState, StepRun, WorkflowInstance

@@ -13,21 +13,13 @@ from tests.factories import (
     make_definition,
     make_seed_services,
     make_service,
+    run_queued,
     simple_workflow,
     start,
 )
 from workflows_app import services, tasks
 from workflows_app.engine import TransitionNotAllowed
 from workflows_app.models import Event, RunState, Status, StepRun, WorkflowInstance
-
-
-def run_queued(instance) -> None:
-    """Act as a worker: run every queued run of the instance until none is left."""
-    for _ in range(20):
-        run = StepRun.objects.filter(instance=instance, state=RunState.QUEUED).first()
-        if run is None:
-            return
-        tasks.run_step(str(run.pk), run.attempts)
 
 
 class StartInstanceTests(TestCase):

@@ -14,9 +14,8 @@ from tests.browser.scenarios import (
     finished_runs,
     permit_workflow,
     review,
-    run_queued,
 )
-from tests.factories import make_definition, start
+from tests.factories import make_definition, run_queued, start
 from workflows_app import services, specs, stats
 from workflows_app.models import RunState, StepRun
 

@@ -5,6 +5,7 @@ step-run row, not the queue, says what is to be done (DJANGO-Q2.md, rules 1-4).
 """
 
 import copy
+import dataclasses
 from functools import partial
 from uuid import UUID
 
@@ -44,7 +45,7 @@ def _run_claimed(claimed) -> None:
     callers = claimed.instance
     steps = copy.copy(callers)
     ended = import_string("workflows_app.tasks.run_claimed")(
-        type(claimed)(run=claimed.run, instance=steps), runner="caller"
+        dataclasses.replace(claimed, instance=steps), runner="caller"
     )
     if ended:
         callers.__dict__.update(steps.__dict__)

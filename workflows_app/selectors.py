@@ -31,11 +31,18 @@ def latest_definitions() -> list[WorkflowDefinition]:
     return [row for row in rows if (row.key, row.version) in wanted]
 
 
+def _public_id(value: str | UUID) -> UUID | None:
+    """An instance's public id from a URL or a form; None when it is malformed."""
+    try:
+        return value if isinstance(value, UUID) else UUID(str(value))
+    except ValueError:
+        return None
+
+
 def instance_by_uuid(value: str | UUID) -> WorkflowInstance | None:
     """The instance with this public id; None for an unknown or malformed id."""
-    try:
-        public_id = value if isinstance(value, UUID) else UUID(str(value))
-    except ValueError:
+    public_id = _public_id(value)
+    if public_id is None:
         return None
     return WorkflowInstance.objects.filter(uuid=public_id).first()
 
@@ -47,9 +54,8 @@ def instance_with_runs(value: str | UUID) -> tuple[WorkflowInstance | None, list
     docs/BENCHMARKS.md). Every instance has a run from its start, so an empty answer means
     an unknown id; only then is the instance looked up on its own.
     """
-    try:
-        public_id = value if isinstance(value, UUID) else UUID(str(value))
-    except ValueError:
+    public_id = _public_id(value)
+    if public_id is None:
         return None, []
     runs = list(
         StepRun.objects.filter(instance__uuid=public_id)

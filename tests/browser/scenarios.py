@@ -5,8 +5,8 @@ from typing import Any
 
 from django.utils import timezone
 
-from tests.factories import make_definition, make_seed_services, make_service, start
-from workflows_app import services, tasks
+from tests.factories import make_definition, make_seed_services, make_service, run_queued, start
+from workflows_app import services
 from workflows_app.models import RunState, StepRun, WorkflowDefinition, WorkflowInstance
 
 PERMIT = {
@@ -59,15 +59,6 @@ def broken_workflow() -> WorkflowDefinition:
     """A workflow whose only step fails at once (its built-in does not exist)."""
     make_service("brokenSvc", "python", callable="workflows_app.builtin.no_such_function")
     return make_definition({"id": "broken", "steps": [{"id": "check", "service": "brokenSvc"}]})
-
-
-def run_queued(instance: WorkflowInstance) -> None:
-    """Act as a worker: run every queued run of the instance until none is left."""
-    for _ in range(20):
-        run = StepRun.objects.filter(instance=instance, state=RunState.QUEUED).first()
-        if run is None:
-            return
-        tasks.run_step(str(run.pk), run.attempts)
 
 
 def at_review(definition: WorkflowDefinition | None = None, **payload: Any) -> WorkflowInstance:
