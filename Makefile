@@ -38,6 +38,8 @@ run: $(STAMP)
 # The whole suite on SQLite + the ORM broker, then again on PostgreSQL + the Redis broker
 # when TEST_DATABASE_URL and TEST_REDIS_URL are set and reachable (.ci/run sets them).
 test: $(STAMP)
+	@echo "== Import contracts (layers, a pure core, no cycles)"
+	@set -o pipefail; $(VENV)/bin/lint-imports --no-cache | tail -n +15
 	@echo "== Suite on SQLite + django-q2 ORM broker"
 	@env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 	@if [ -z "$$TEST_DATABASE_URL" ] || [ -z "$$TEST_REDIS_URL" ]; then \
@@ -51,7 +53,7 @@ test: $(STAMP)
 	fi
 
 lint: $(STAMP)
-	@$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+	@$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/lint-imports --no-cache
 
 format: $(STAMP)
 	@$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .

@@ -123,7 +123,7 @@ def _prepare(db_url: str, redis_url: str) -> dict[str, str]:
 
 def _load_workflow(url: str) -> Any:
     """Register the services (the flaky one at `url`) and publish the chaos workflow."""
-    from workflows_app import publishing
+    from workflows_app.authoring import publishing
 
     (WORKDIR / "services.yaml").write_text(SERVICES.format(url=url))
     (WORKDIR / "chaos.yaml").write_text(WORKFLOW)
@@ -168,7 +168,7 @@ class Chaos:
         self._killer()
         self._drain(threads[0])
         duration = time.monotonic() - self.t0
-        from workflows_app.views.health import collect
+        from workflows_app.web.health import collect
 
         health = collect()
         self.stopping.set()
@@ -192,13 +192,13 @@ class Chaos:
 
     def _starter(self) -> None:
         """Start the instances evenly over the start window, as applications come in."""
-        from workflows_app import services
+        from workflows_app import runtime
 
         gap = self.size.start_seconds / self.size.instances
         for n in range(self.size.instances):
             if self.stopping.is_set():
                 return
-            instance, _ = services.start_instance(definition=self.definition, payload={"n": n})
+            instance, _ = runtime.start_instance(definition=self.definition, payload={"n": n})
             self.started.append(instance.pk)
             time.sleep(gap)
 
@@ -206,7 +206,7 @@ class Chaos:
         """Decide every waiting review, as staff would: mostly approved, some rejected."""
         from django.db import connection
 
-        from workflows_app import services
+        from workflows_app import runtime
         from workflows_app.models import RunState, StepRun
 
         rng = random.Random(self.rng.random())
@@ -215,7 +215,7 @@ class Chaos:
             for run_id in list(waiting.values_list("pk", flat=True)[:50]):
                 result = "rejected" if rng.random() < REJECT_SHARE else "approved"
                 try:
-                    services.complete_task(run_id=run_id, result=result, actor="chaos-driver")
+                    runtime.complete_task(run_id=run_id, result=result, actor="chaos-driver")
                 except Exception as exc:  # noqa: BLE001 - reported; the run then fails its checks
                     self.log(f"driver: completing {run_id} failed: {exc!r}")
             time.sleep(0.3)
@@ -277,8 +277,9 @@ class Chaos:
 def _facts(definition: Any, chaos: Chaos) -> Facts:
     """Everything the checks need, read once from the database and the logs."""
     from workflows_app.models import Event, StepRun, WorkflowInstance
+    from workflows_app.queries import catalog
 
-    spec = definition.spec
+    spec = catalog.spec_of(definition)
     rows = WorkflowInstance.objects.filter(definition=definition)
     instances = {
         i["id"]: {**i, "uuid": str(i["uuid"])}

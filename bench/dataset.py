@@ -12,7 +12,8 @@ from django.contrib.auth.models import Group
 from django.db import connection, transaction
 from django.utils import timezone
 
-from workflows_app import definitions, publishing
+from workflows_app import definitions
+from workflows_app.authoring import publishing
 from workflows_app.models import ApiToken, Service, StepRun, WorkflowDefinition, WorkflowInstance
 
 SEED = {

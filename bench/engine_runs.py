@@ -21,8 +21,9 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from bench.baseline import ROW_PREFIX
-from workflows_app import services
+from workflows_app import runtime
 from workflows_app.models import Heartbeat, RunState, Status, StepRun, WorkflowInstance
+from workflows_app.queries import catalog
 
 POLL = 0.05
 DEADLINE = 240.0
@@ -90,7 +91,7 @@ def _caller(ready, starts, job, share: int, offset: int, *args) -> None:
 def _starts(share: int, offset: int, definition) -> None:
     for i in range(offset, offset + share):
         with around():
-            services.start_instance(definition=definition, payload={"n": i})
+            runtime.start_instance(definition=definition, payload={"n": i})
 
 
 def automated(definition, count: int, *, callers: int = 1) -> float:
@@ -125,7 +126,7 @@ def one_row_tasks(count: int) -> float:
 def _decide(run_ids) -> int:
     for run_id in run_ids:
         with around():
-            services.complete_task(run_id=run_id, result="approved", actor="user:bench")
+            runtime.complete_task(run_id=run_id, result="approved", actor="user:bench")
     return len(run_ids)
 
 
@@ -143,7 +144,7 @@ def _people(share: int, offset: int, definition) -> None:
     mine = []
     for i in range(offset, offset + share):
         with around():
-            instance, _ = services.start_instance(
+            instance, _ = runtime.start_instance(
                 definition=definition, payload={"applicant": f"A{i}"}
             )
         mine.append(instance.pk)
@@ -169,10 +170,10 @@ def queue_latency(definition, count: int, *, gap: float = 0.05) -> list[float]:
         with transaction.atomic():
             # Registered first, so it runs at commit, before the enqueue the start registers.
             transaction.on_commit(lambda stamp=stamp: stamp.append(timezone.now()))
-            instance, _ = services.start_instance(definition=definition, payload={"n": i})
+            instance, _ = runtime.start_instance(definition=definition, payload={"n": i})
         committed[instance.pk] = stamp[0]
         time.sleep(gap)
-    first = definition.spec.first_step
+    first = catalog.spec_of(definition).first_step
     runs = StepRun.objects.filter(instance__in=list(committed), step_id=first)
     _wait(lambda: runs.filter(started_at__isnull=False).count() >= count)
     return [

@@ -9,5 +9,5 @@ urlpatterns = [
     path("", include("hms_site.urls")),
 ]
 
-handler400 = "workflows_app.views.api.bad_request"
-handler500 = "workflows_app.views.api.server_error"
+handler400 = "workflows_app.web.api.bad_request"
+handler500 = "workflows_app.web.api.server_error"

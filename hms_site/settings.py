@@ -49,7 +49,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "workflows_app.ratelimit.LoginRateLimitMiddleware",
+    "workflows_app.web.ratelimit.LoginRateLimitMiddleware",
 ]
 
 ROOT_URLCONF = "hms_site.urls"

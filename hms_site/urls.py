@@ -3,9 +3,9 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("", include("workflows_app.urls")),
+    path("", include("workflows_app.web.urls")),
 ]
 
 # Under /api/ these answer JSON (CONTRACT §3); elsewhere they fall back to Django's pages.
-handler400 = "workflows_app.views.api.bad_request"
-handler500 = "workflows_app.views.api.server_error"
+handler400 = "workflows_app.web.api.bad_request"
+handler500 = "workflows_app.web.api.server_error"

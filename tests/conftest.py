@@ -2,15 +2,15 @@
 
 import pytest
 
-from workflows_app import specs
+from workflows_app.queries import catalog
 
 
 @pytest.fixture(autouse=True)
 def _fresh_caches():
     """Process caches hold rows by primary key; a rolled-back test must not leak them."""
-    specs.clear()
+    catalog.clear()
     yield
-    specs.clear()
+    catalog.clear()
 
 
 def pytest_configure(config):

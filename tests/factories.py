@@ -5,7 +5,8 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from workflows_app import definitions, publishing, services, tasks
+from workflows_app import definitions, runtime, tasks
+from workflows_app.authoring import publishing
 from workflows_app.models import (
     ApiToken,
     RunState,
@@ -64,7 +65,7 @@ def simple_workflow(key: str = "simple", steps: list[dict[str, Any]] | None = No
 def start(
     definition: WorkflowDefinition, payload: dict | None = None, **kwargs
 ) -> WorkflowInstance:
-    instance, _ = services.start_instance(definition=definition, payload=payload or {}, **kwargs)
+    instance, _ = runtime.start_instance(definition=definition, payload=payload or {}, **kwargs)
     return instance
 
 

@@ -15,7 +15,7 @@ Three kinds of helper live here:
 
 2. `StandInQueue`, for TestCase tests: it replaces django-q2, keeps the messages our code sends
    after commit and runs them when the test says so, as one worker would. Time is driven by
-   calling `queue.tick(now)` (services.process_due) with explicit moments::
+   calling `queue.tick(now)` (runtime.process_due) with explicit moments::
 
        queue = StandInQueue(self)
        instance = queue.start(definition, payload)
@@ -185,7 +185,7 @@ class StandInQueue:
     def __init__(self, case: TestCase):
         self.case = case
         self.messages: list[tuple[str, tuple]] = []
-        patcher = patch("workflows_app.queue.async_task", side_effect=self._send)
+        patcher = patch("workflows_app.runtime.queue.async_task", side_effect=self._send)
         patcher.start()
         case.addCleanup(patcher.stop)
 
@@ -199,10 +199,10 @@ class StandInQueue:
 
     def start(self, definition, payload: dict | None = None):
         """Start an instance; its first message waits in the queue."""
-        from workflows_app import services
+        from workflows_app import runtime
 
         instance, _ = self.committed(
-            services.start_instance, definition=definition, payload=payload or {}
+            runtime.start_instance, definition=definition, payload=payload or {}
         )
         return instance
 
@@ -217,10 +217,10 @@ class StandInQueue:
         return ran
 
     def tick(self, now) -> int:
-        """One timer pass at `now` (services.process_due); returns how many runs it acted on."""
-        from workflows_app import services
+        """One timer pass at `now` (runtime.process_due); returns how many runs it acted on."""
+        from workflows_app import runtime
 
-        return self.committed(services.process_due, now=now)
+        return self.committed(runtime.process_due, now=now)
 
     def settle(self, instance, *, rounds: int = 10) -> None:
         """Work, and let each retry's backoff pass, until no run of `instance` is queued."""

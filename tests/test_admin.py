@@ -23,7 +23,7 @@ from tests.factories import (
     simple_workflow,
     start,
 )
-from workflows_app import definitions, services
+from workflows_app import definitions, runtime
 from workflows_app.admin.forms import DraftStepForm
 from workflows_app.models import (
     DraftStep,
@@ -36,6 +36,7 @@ from workflows_app.models import (
     WorkflowDraft,
     WorkflowInstance,
 )
+from workflows_app.queries import catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN = "/admin/workflows_app"
@@ -112,14 +113,17 @@ class AuthoringInTheAdminTests(TestCase):
         response = self.publish(PERMIT_ROWS, name="Building permit")
         definition = WorkflowDefinition.objects.get(key="permit")
         assert response["Location"] == f"{ADMIN}/workflowdefinition/{definition.pk}/change/"
-        assert (definition.version, definition.spec.step_ids) == (1, ("check", "review", "notify"))
+        assert (definition.version, catalog.spec_of(definition).step_ids) == (
+            1,
+            ("check", "review", "notify"),
+        )
         history = self.client.get(
             f"{ADMIN}/workflowdefinition/{definition.pk}/history/"
         ).content.decode()
         assert "Published from the draft permit." in history and "ava" in history
-        instance, _ = services.start_instance(definition=definition, payload={"applicant": "Ann"})
+        instance, _ = runtime.start_instance(definition=definition, payload={"applicant": "Ann"})
         run_queued(instance)
-        services.complete_task(run_id=waiting_run(instance).pk, result="approved", actor="rita")
+        runtime.complete_task(run_id=waiting_run(instance).pk, result="approved", actor="rita")
         run_queued(instance)
         instance.refresh_from_db()
         assert instance.status == Status.COMPLETED
@@ -138,10 +142,10 @@ class AuthoringInTheAdminTests(TestCase):
         changed = [*PERMIT_ROWS[:2], {"step_id": "archive", "service": "okSvc"}, PERMIT_ROWS[2]]
         self.publish(changed)
         second = WorkflowDefinition.objects.get(key="permit", version=2)
-        assert second.spec.step_ids == ("check", "review", "archive", "notify")
+        assert catalog.spec_of(second).step_ids == ("check", "review", "archive", "notify")
         first.refresh_from_db()
-        assert first.spec.step_ids == ("check", "review", "notify")  # frozen
-        services.complete_task(run_id=waiting_run(running).pk, result="approved", actor="rita")
+        assert catalog.spec_of(first).step_ids == ("check", "review", "notify")  # frozen
+        runtime.complete_task(run_id=waiting_run(running).pk, result="approved", actor="rita")
         run_queued(running)
         running.refresh_from_db()
         assert (running.definition_id, running.status) == (first.pk, Status.COMPLETED)
@@ -420,7 +424,7 @@ class InstanceAdminTests(TestCase):
         StepRun.objects.filter(instance=late, state=RunState.WAITING).update(
             due_at=timezone.now() - timedelta(hours=1), wake_at=timezone.now() - timedelta(hours=1)
         )
-        services.process_due(now=timezone.now())  # the time-out escalates `late` to the backups
+        runtime.process_due(now=timezone.now())  # the time-out escalates `late` to the backups
         assert self.listed("workflow=other") == {done.pk}
         assert self.listed(f"version={self.definition.pk}") == {waiting.pk, late.pk}
         assert self.listed("status__exact=completed") == {done.pk}
@@ -441,7 +445,7 @@ class InstanceAdminTests(TestCase):
 
     def test_the_instance_page_shows_the_timeline_and_the_whole_history(self):
         instance = self.waiting()
-        services.cancel_instance(
+        runtime.cancel_instance(
             instance_id=instance.pk, reason="withdrawn by phone", actor="user:sam"
         )
         page = self.client.get(f"{ADMIN}/workflowinstance/{instance.pk}/change/").content.decode()

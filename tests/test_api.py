@@ -27,9 +27,9 @@ from tests.factories import (
     simple_workflow,
     start,
 )
-from workflows_app import services
+from workflows_app import runtime
 from workflows_app.models import ApiToken, Event, RunState, StepRun, WorkflowInstance
-from workflows_app.openapi import OPENAPI
+from workflows_app.web.openapi import OPENAPI
 
 MiB = 1024 * 1024
 
@@ -525,7 +525,7 @@ class StatusTests(ApiCase):
     def test_an_escalation_is_listed_in_events_and_the_step_shows_escalated(self):
         instance, task = self.reach_approve()
         later = task.due_at + timedelta(seconds=1)
-        services.process_due(now=later)
+        runtime.process_due(now=later)
         document = self.get(status_url(instance), token=self.token).json()
         timed_out, escalated = Event.objects.filter(instance=instance).order_by("pk")
         expected = [
@@ -608,8 +608,8 @@ class StatusTests(ApiCase):
         )
         instance = start(definition)
         review = StepRun.objects.get(instance=instance)
-        services.complete_task(run_id=review.pk, result="approved", actor="user:rita")
-        services.record_late_answer(run=review, result="x", actor="user:rita", reason="late")
+        runtime.complete_task(run_id=review.pk, result="approved", actor="user:rita")
+        runtime.record_late_answer(run=review, result="x", actor="user:rita", reason="late")
         staff = self.get(status_url(instance), token=self.token).json()
         anonymous = self.get(status_url(instance)).json()
         assert staff["history"][0]["by"] == "user:rita" and "by" not in anonymous["history"][0]
@@ -752,11 +752,11 @@ class CancelAndRetryTests(ApiCase):
         )
         run_queued(instance)
         make_service("flakySvc", callable="workflows_app.builtin.accept")  # the fix is deployed
-        from workflows_app import specs
+        from workflows_app.queries import catalog
 
-        specs.clear()
+        catalog.clear()
         with (
-            patch("workflows_app.queue.async_task") as enqueue,
+            patch("workflows_app.runtime.queue.async_task") as enqueue,
             self.captureOnCommitCallbacks(execute=True),
         ):
             response = self.post(f"/api/workflows/{instance.uuid}/retry", token=self.token)
@@ -806,8 +806,8 @@ class JsonEverywhereTests(ApiCase):
     def test_an_unexpected_failure_is_500_json_and_logged(self):
         instance = start(simple_workflow())
         with (
-            patch("workflows_app.views.api.instance_status", side_effect=RuntimeError("bug")),
-            self.assertLogs("workflows_app.views.api", "ERROR"),
+            patch("workflows_app.web.api.instance_status", side_effect=RuntimeError("bug")),
+            self.assertLogs("workflows_app.web.api", "ERROR"),
         ):
             response = self.get(status_url(instance), token=make_token())
         assert response.status_code == 500

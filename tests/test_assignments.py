@@ -15,10 +15,10 @@ from tests.factories import (
     run_queued,
     start,
 )
-from workflows_app import assignments, services
-from workflows_app.assignments import NotAllowed
+from workflows_app import runtime
 from workflows_app.engine import TransitionNotAllowed
 from workflows_app.models import Delegation, Event, RunState, Status, StepRun
+from workflows_app.runtime import NotAllowed, permissions
 
 
 class TaskTestCase(TestCase):
@@ -47,7 +47,7 @@ class TaskTestCase(TestCase):
 class WhoMayActTests(TaskTestCase):
     def test_a_member_of_the_assigned_group_may_approve(self):
         task = self.task()
-        instance = assignments.decide_task(
+        instance = runtime.decide_task(
             run_id=task.pk, user=self.reviewer, result="approved", comment="Plans comply."
         )
         assert instance.current_step == "notify"
@@ -61,19 +61,19 @@ class WhoMayActTests(TaskTestCase):
     def test_someone_outside_the_group_is_refused_and_nothing_changes(self):
         task = self.task()
         with pytest.raises(NotAllowed, match="assigned to someone else"):
-            assignments.decide_task(run_id=task.pk, user=self.outsider, result="approved")
+            runtime.decide_task(run_id=task.pk, user=self.outsider, result="approved")
         task.refresh_from_db()
         assert task.state == RunState.WAITING
 
     def test_a_backup_may_not_act_before_the_task_is_escalated_to_them(self):
         task = self.task()
         with pytest.raises(NotAllowed):
-            assignments.decide_task(run_id=task.pk, user=self.backup, result="approved")
+            runtime.decide_task(run_id=task.pk, user=self.backup, result="approved")
 
     def test_an_outcome_the_step_does_not_allow_is_refused(self):
         task = self.task()
         with pytest.raises(NotAllowed, match="not an outcome"):
-            assignments.decide_task(run_id=task.pk, user=self.reviewer, result="maybe")
+            runtime.decide_task(run_id=task.pk, user=self.reviewer, result="maybe")
 
     def test_allowed_outcomes_include_results_named_in_on(self):
         make_definition(
@@ -85,16 +85,16 @@ class WhoMayActTests(TaskTestCase):
                 ],
             }
         )
-        from workflows_app.selectors import latest_definition
+        from workflows_app.queries.catalog import latest_definition
 
         self.definition = latest_definition("building-permit")
-        assert assignments.allowed_results(self.task()) == ["approved", "rejected", "needs-docs"]
+        assert permissions.allowed_results(self.task()) == ["approved", "rejected", "needs-docs"]
 
     def test_a_second_decision_is_refused_without_a_second_transition(self):
         task = self.task()
-        assignments.decide_task(run_id=task.pk, user=self.reviewer, result="approved")
+        runtime.decide_task(run_id=task.pk, user=self.reviewer, result="approved")
         with pytest.raises(TransitionNotAllowed):
-            assignments.decide_task(run_id=task.pk, user=self.other_reviewer, result="rejected")
+            runtime.decide_task(run_id=task.pk, user=self.other_reviewer, result="rejected")
         assert StepRun.objects.filter(instance_id=task.instance_id, step_id="notify").count() == 1
 
 
@@ -102,9 +102,9 @@ class SeparationOfDutiesTests(TaskTestCase):
     def test_the_applicant_may_not_approve_their_own_application(self):
         task = self.task({"applicant": "Rita", "applicantUsername": "rita"})
         with pytest.raises(NotAllowed, match="separation of duties"):
-            assignments.decide_task(run_id=task.pk, user=self.reviewer, result="approved")
-        assert not assignments.may_act(self.reviewer, task)
-        assert assignments.may_act(self.other_reviewer, task)
+            runtime.decide_task(run_id=task.pk, user=self.reviewer, result="approved")
+        assert not permissions.may_act(self.reviewer, task)
+        assert permissions.may_act(self.other_reviewer, task)
 
     def test_whoever_did_the_previous_step_may_not_approve_the_next(self):
         make_service("checkSvc", "human", group="plan-reviewers")
@@ -119,11 +119,11 @@ class SeparationOfDutiesTests(TaskTestCase):
         )
         instance = start(self.definition, {})
         check = StepRun.objects.get(instance=instance)
-        assignments.decide_task(run_id=check.pk, user=self.reviewer, result="approved")
+        runtime.decide_task(run_id=check.pk, user=self.reviewer, result="approved")
         approve = StepRun.objects.get(instance=instance, step_id="approve")
         with pytest.raises(NotAllowed, match="separation of duties"):
-            assignments.decide_task(run_id=approve.pk, user=self.reviewer, result="approved")
-        assignments.decide_task(run_id=approve.pk, user=self.other_reviewer, result="approved")
+            runtime.decide_task(run_id=approve.pk, user=self.reviewer, result="approved")
+        runtime.decide_task(run_id=approve.pk, user=self.other_reviewer, result="approved")
 
     def test_escalation_passes_over_a_level_naming_the_applicant(self):
         self.steps = None
@@ -143,11 +143,11 @@ class SeparationOfDutiesTests(TaskTestCase):
                 ],
             }
         )
-        from workflows_app.selectors import latest_definition
+        from workflows_app.queries.catalog import latest_definition
 
         self.definition = latest_definition("building-permit")
         task = self.task({"applicantUsername": "bea"})
-        services.process_due(now=task.due_at + timedelta(seconds=1))
+        runtime.process_due(now=task.due_at + timedelta(seconds=1))
         task.refresh_from_db()
         assert (task.assignee_user, task.assignee_group.name, task.escalation_level) == (
             None,
@@ -161,32 +161,32 @@ class SeparationOfDutiesTests(TaskTestCase):
 class ClaimTests(TaskTestCase):
     def test_a_claimed_task_is_closed_to_the_rest_of_the_group(self):
         task = self.task()
-        assignments.claim_task(run_id=task.pk, user=self.reviewer)
+        runtime.claim_task(run_id=task.pk, user=self.reviewer)
         with pytest.raises(NotAllowed, match="rita has claimed"):
-            assignments.decide_task(run_id=task.pk, user=self.other_reviewer, result="approved")
-        assignments.decide_task(run_id=task.pk, user=self.reviewer, result="approved")
+            runtime.decide_task(run_id=task.pk, user=self.other_reviewer, result="approved")
+        runtime.decide_task(run_id=task.pk, user=self.reviewer, result="approved")
 
     def test_of_two_claims_only_the_first_wins_and_the_second_is_told_who_has_it(self):
         task = self.task()
-        assignments.claim_task(run_id=task.pk, user=self.reviewer)
+        runtime.claim_task(run_id=task.pk, user=self.reviewer)
         with pytest.raises((TransitionNotAllowed, NotAllowed), match="rita"):
-            assignments.claim_task(run_id=task.pk, user=self.other_reviewer)
+            runtime.claim_task(run_id=task.pk, user=self.other_reviewer)
 
     def test_only_the_claimant_can_release_and_then_anyone_in_the_group_can_act(self):
         task = self.task()
-        assignments.claim_task(run_id=task.pk, user=self.reviewer)
+        runtime.claim_task(run_id=task.pk, user=self.reviewer)
         with pytest.raises(NotAllowed):
-            assignments.release_task(run_id=task.pk, user=self.other_reviewer)
-        assignments.release_task(run_id=task.pk, user=self.reviewer)
-        assignments.decide_task(run_id=task.pk, user=self.other_reviewer, result="approved")
+            runtime.release_task(run_id=task.pk, user=self.other_reviewer)
+        runtime.release_task(run_id=task.pk, user=self.reviewer)
+        runtime.decide_task(run_id=task.pk, user=self.other_reviewer, result="approved")
 
     @override_settings(HMS_CLAIM_RELEASE_SECONDS=600)
     def test_a_claim_untouched_for_too_long_goes_back_to_the_group(self):
         task = self.task()
-        assignments.claim_task(run_id=task.pk, user=self.reviewer)
+        runtime.claim_task(run_id=task.pk, user=self.reviewer)
         task.refresh_from_db()
         assert task.wake_at == task.claimed_at + timedelta(seconds=600)
-        services.process_due(now=task.wake_at + timedelta(seconds=1))
+        runtime.process_due(now=task.wake_at + timedelta(seconds=1))
         task.refresh_from_db()
         assert task.claimed_by is None
         assert Event.objects.filter(run=task, type=Event.Type.RELEASED).count() == 1
@@ -207,16 +207,16 @@ class EscalationLadderTests(TaskTestCase):
 
     def overdue(self, task):
         task.refresh_from_db()
-        services.process_due(now=task.due_at + timedelta(seconds=1))
+        runtime.process_due(now=task.due_at + timedelta(seconds=1))
         task.refresh_from_db()
         return task
 
     def test_the_backup_accepts_the_escalated_task_and_approves_it(self):
         task = self.overdue(self.task())
         assert (task.escalation_level, task.assignee_group.name) == (1, "backup-reviewers")
-        assert not assignments.may_act(self.reviewer, task)
-        assignments.claim_task(run_id=task.pk, user=self.backup)
-        instance = assignments.decide_task(run_id=task.pk, user=self.backup, result="approved")
+        assert not permissions.may_act(self.reviewer, task)
+        runtime.claim_task(run_id=task.pk, user=self.backup)
+        instance = runtime.decide_task(run_id=task.pk, user=self.backup, result="approved")
         assert instance.current_step == "notify"
 
     def test_each_level_gets_a_new_deadline_of_the_same_length_and_is_recorded(self):
@@ -242,7 +242,7 @@ class EscalationLadderTests(TaskTestCase):
         mail.outbox.clear()
         with self.captureOnCommitCallbacks(execute=True):
             self.overdue(task)
-        from workflows_app import notifications
+        from workflows_app.runtime import notifications
 
         run = StepRun.objects.get(pk=task.pk)
         assert notifications.send_task_email(str(run.pk), "escalated") == 1
@@ -256,11 +256,11 @@ class ReminderTests(TaskTestCase):
         task = self.task()
         start_ = task.started_at
         assert task.wake_at == start_ + timedelta(hours=24)
-        services.process_due(now=start_ + timedelta(hours=24, seconds=1))
+        runtime.process_due(now=start_ + timedelta(hours=24, seconds=1))
         task.refresh_from_db()
         assert task.reminders_sent == 1
         assert task.wake_at == start_ + timedelta(hours=48) * 0.9
-        services.process_due(now=task.wake_at)
+        runtime.process_due(now=task.wake_at)
         task.refresh_from_db()
         assert (task.reminders_sent, task.wake_at, task.escalation_level) == (2, task.due_at, 0)
         assert Event.objects.filter(run=task, type=Event.Type.REMINDED).count() == 2
@@ -300,7 +300,7 @@ class ReassignTests(TaskTestCase):
         self,
     ):
         task = self.task()
-        assignments.reassign_task(
+        runtime.reassign_task(
             run_id=task.pk, to="user:bea", reason="Rita is ill", actor=self.supervisor
         )
         task.refresh_from_db()
@@ -310,23 +310,19 @@ class ReassignTests(TaskTestCase):
             "user:sam",
             {"from": "group:plan-reviewers", "to": "user:bea", "reason": "Rita is ill"},
         )
-        assignments.decide_task(run_id=task.pk, user=self.backup, result="approved")
+        runtime.decide_task(run_id=task.pk, user=self.backup, result="approved")
 
     def test_a_reviewer_may_not_reassign(self):
         task = self.task()
         with pytest.raises(NotAllowed, match="only supervisors"):
-            assignments.reassign_task(
-                run_id=task.pk, to="user:rob", reason="x", actor=self.reviewer
-            )
+            runtime.reassign_task(run_id=task.pk, to="user:rob", reason="x", actor=self.reviewer)
 
     def test_a_reassignment_needs_a_reason_and_an_existing_target(self):
         task = self.task()
         with pytest.raises(ValueError, match="reason"):
-            assignments.reassign_task(
-                run_id=task.pk, to="user:rob", reason=" ", actor=self.supervisor
-            )
+            runtime.reassign_task(run_id=task.pk, to="user:rob", reason=" ", actor=self.supervisor)
         with pytest.raises(ValueError, match="does not exist"):
-            assignments.reassign_task(
+            runtime.reassign_task(
                 run_id=task.pk, to="user:nobody", reason="x", actor=self.supervisor
             )
 
@@ -341,8 +337,9 @@ class WorkingTimeDeadlineTests(TaskTestCase):
         from datetime import datetime
         from zoneinfo import ZoneInfo
 
+        from workflows_app.runtime.guards import due_time
+
         from workflows_app.definitions import parse_duration
-        from workflows_app.services import due_time
 
         friday_3pm = datetime(2026, 11, 27, 15, 0, tzinfo=ZoneInfo("Europe/Brussels"))
         due = due_time(parse_duration("2 working days"), friday_3pm)
@@ -352,8 +349,7 @@ class WorkingTimeDeadlineTests(TaskTestCase):
 class SweepScheduleTests(TestCase):
     def test_exactly_one_sweep_schedule_exists_however_often_it_is_ensured(self):
         from django_q.models import Schedule
-
-        from workflows_app.schedules import SWEEP, ensure_schedules
+        from workflows_app.runtime.schedules import SWEEP, ensure_schedules
 
         Schedule.objects.create(name=SWEEP, func="x")  # a duplicate left by an old deploy
         for _ in range(3):
@@ -367,8 +363,8 @@ def test_status_reads_escalated_for_an_escalated_task(db):
     instance = start(make_definition(), {})
     run_queued(instance)
     task = StepRun.objects.get(instance=instance, state=RunState.WAITING)
-    services.process_due(now=task.due_at + timedelta(seconds=1))
-    from workflows_app.serializers import instance_status
+    runtime.process_due(now=task.due_at + timedelta(seconds=1))
+    from workflows_app.web.serializers import instance_status
 
     steps = {s["id"]: s["state"] for s in instance_status(instance)["steps"]}
     assert steps == {"validate": "done", "approve": "escalated", "notify": "upcoming"}
@@ -377,13 +373,13 @@ def test_status_reads_escalated_for_an_escalated_task(db):
 
 class BulkEscalationTests(TaskTestCase):
     def test_many_overdue_group_tasks_are_each_escalated_once_with_their_history(self):
-        from workflows_app.services.escalation import escalate_in_bulk
+        from workflows_app.runtime.escalation import escalate_due as escalate_in_bulk
 
         tasks = [self.task() for _ in range(7)]
         later = max(t.due_at for t in tasks) + timedelta(seconds=1)
         assert escalate_in_bulk(now=later, limit=3) == 3  # one set-wise batch
-        services.process_due(now=later)
-        services.process_due(now=later)
+        runtime.process_due(now=later)
+        runtime.process_due(now=later)
         for task in tasks:
             task.refresh_from_db()
             assert (task.escalation_level, task.assignee_group.name) == (1, "backup-reviewers")
@@ -391,10 +387,10 @@ class BulkEscalationTests(TaskTestCase):
             assert types == [Event.Type.TIMED_OUT, Event.Type.ESCALATED]
 
     def test_a_task_completed_meanwhile_is_left_alone(self):
-        from workflows_app.services.escalation import escalate_in_bulk
+        from workflows_app.runtime.escalation import escalate_due as escalate_in_bulk
 
         done, waiting = self.task(), self.task()
-        assignments.decide_task(run_id=done.pk, user=self.reviewer, result="approved")
+        runtime.decide_task(run_id=done.pk, user=self.reviewer, result="approved")
         later = max(done.due_at, waiting.due_at) + timedelta(seconds=1)
         assert escalate_in_bulk(now=later) == 1
         done.refresh_from_db()

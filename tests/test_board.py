@@ -16,8 +16,8 @@ from tests.browser.scenarios import (
     waiting_runs,
 )
 from tests.factories import make_definition
-from workflows_app import stats
 from workflows_app.models import Event, StepRun
+from workflows_app.queries import stats
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -135,11 +135,11 @@ class BoardQueryTests(TestCase):
     def test_the_figures_are_computed_again_once_they_are_a_few_seconds_old(self):
         definition = permit_workflow()
         waiting_runs(definition, "approve", [timezone.now()])
-        with patch("workflows_app.stats.time.time", return_value=1000.0):
+        with patch("workflows_app.queries.stats.time.time", return_value=1000.0):
             self.client.get("/board/")
         waiting_runs(definition, "approve", [timezone.now()])
         later = 1000.0 + stats.BOARD_TTL_SECONDS
-        with patch("workflows_app.stats.time.time", return_value=later):
+        with patch("workflows_app.queries.stats.time.time", return_value=later):
             response = self.client.get("/board/")
         assert board_rows(response.content.decode())["Review by a planning officer"][0] == "2"
 
@@ -217,7 +217,7 @@ class CostlyBoardTests(TestCase):
         snapshot = stats._compute_board(timezone.now())
         cache.set(stats.BOARD_KEY, (1000.0, snapshot, 3.0), timeout=None)  # took 3 seconds
         waiting_runs(definition, "approve", [timezone.now()])
-        with patch("workflows_app.stats.time.time", return_value=1029.0):
+        with patch("workflows_app.queries.stats.time.time", return_value=1029.0):
             assert stats.board(now=timezone.now())[0].waiting == 1  # still the snapshot
-        with patch("workflows_app.stats.time.time", return_value=1031.0):
+        with patch("workflows_app.queries.stats.time.time", return_value=1031.0):
             assert stats.board(now=timezone.now())[0].waiting == 2  # computed again

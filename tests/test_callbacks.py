@@ -20,9 +20,10 @@ from tests.integration_helpers import (
     ScriptedService,
     StandInQueue,
 )
-from workflows_app import services, specs
-from workflows_app.dispatch import Outcome
+from workflows_app import runtime
 from workflows_app.models import RunState, SeenWebhook, Status, StepRun
+from workflows_app.queries import catalog
+from workflows_app.runtime.dispatch import Outcome
 
 SECRET = "whsec_" + base64.b64encode(b"the service's callback secret!!!").decode()
 OTHER_SECRET = "whsec_" + base64.b64encode(b"somebody else's secret, not ours").decode()
@@ -182,11 +183,11 @@ class AuthorisationTests(CallbackCase):
 
     def test_a_service_without_a_secret_cannot_sign(self):
         make_service("asyncSvc", "http", url="http://127.0.0.1:9/", secret="")
-        specs.clear()
+        catalog.clear()
         self.assert_refused(self.post_signed({"result": "ok"}), 401, "unauthorized")
 
     def test_old_webhook_ids_are_forgotten_once_they_can_no_longer_verify(self):
-        from workflows_app.callbacks import forget_old_webhooks
+        from workflows_app.runtime.callbacks import forget_old_webhooks
 
         assert self.post_signed({"result": "ok"}).status_code == 200
         now = datetime.now(UTC)
@@ -219,7 +220,7 @@ class DuplicateAndLateCallbackTests(CallbackCase):
         assert self.snapshot() == before
 
     def test_a_callback_after_the_instance_was_cancelled_is_refused_and_recorded(self):
-        services.cancel_instance(instance_id=self.instance.pk, reason="withdrawn")
+        runtime.cancel_instance(instance_id=self.instance.pk, reason="withdrawn")
         before = self.snapshot()
         self.assert_refused_and_recorded(self.post_signed({"result": "ok"}), "ok")
         assert self.snapshot() == before
@@ -242,15 +243,15 @@ class EarlyCallbackTests(CallbackCase):
     def test_a_callback_that_beats_the_worker_recording_the_202_completes_the_step(self):
         # The service answers 202 and calls back at once; the worker has not yet written
         # `waiting`. Replay that order: claim, callback, then the worker's 202.
-        services.cancel_instance(instance_id=self.instance.pk, reason="setup")  # fresh instance
+        runtime.cancel_instance(instance_id=self.instance.pk, reason="setup")  # fresh instance
         definition = simple_workflow("permit2", steps=[{"id": "check", "service": "asyncSvc"}])
         self.instance = self.queue.start(definition, {})
         self.queue.messages.clear()
         run = StepRun.objects.get(instance=self.instance)
-        claimed = services.claim_run(run_id=run.pk, attempts=0)
+        claimed = runtime.claim_run(run_id=run.pk, attempts=0)
         response = self.post_signed({"result": "ok"}, task=run)
         assert response.status_code == 200, response.content
-        self.queue.committed(services.record_outcome, claimed=claimed, outcome=Outcome("accepted"))
+        self.queue.committed(runtime.record_outcome, claimed=claimed, outcome=Outcome("accepted"))
         self.instance.refresh_from_db()
         assert self.instance.status == Status.COMPLETED
         assert [e["type"] for e in self.status()["events"]] == []

@@ -13,10 +13,10 @@ from django.db import connection, connections
 from django.test import TransactionTestCase
 
 from tests.factories import make_definition, make_seed_services, make_user, run_queued, start
-from workflows_app import assignments, services
-from workflows_app.assignments import NotAllowed
+from workflows_app import runtime
 from workflows_app.engine import TransitionNotAllowed
 from workflows_app.models import Event, RunState, Status, StepRun, WorkflowInstance
+from workflows_app.runtime import NotAllowed
 
 pytestmark = pytest.mark.postgres
 
@@ -63,7 +63,7 @@ class RaceTestCase(TransactionTestCase):
 
     def escalated_task(self) -> StepRun:
         task = self.waiting_task()
-        services.process_due(now=task.due_at + timedelta(seconds=1))
+        runtime.process_due(now=task.due_at + timedelta(seconds=1))
         return StepRun.objects.get(pk=task.pk)
 
 
@@ -72,8 +72,8 @@ class RaceTests(RaceTestCase):
         for _ in range(5):
             task = self.escalated_task()
             results = race(
-                lambda task=task: assignments.claim_task(run_id=task.pk, user=self.backup_a),
-                lambda task=task: assignments.claim_task(run_id=task.pk, user=self.backup_b),
+                lambda task=task: runtime.claim_task(run_id=task.pk, user=self.backup_a),
+                lambda task=task: runtime.claim_task(run_id=task.pk, user=self.backup_b),
             )
             winners = [r for r in results if isinstance(r, StepRun)]
             losers = [r for r in results if isinstance(r, REFUSALS)]
@@ -84,7 +84,7 @@ class RaceTests(RaceTestCase):
     def test_two_sweeps_escalate_each_overdue_task_once(self):
         tasks = [self.waiting_task() for _ in range(12)]
         later = max(t.due_at for t in tasks) + timedelta(seconds=1)
-        race(*[lambda: services.process_due(now=later) for _ in range(3)])
+        race(*[lambda: runtime.process_due(now=later) for _ in range(3)])
         for task in tasks:
             assert Event.objects.filter(run=task, type=Event.Type.ESCALATED).count() == 1
             assert StepRun.objects.get(pk=task.pk).escalation_level == 1
@@ -94,10 +94,10 @@ class RaceTests(RaceTestCase):
             task = self.waiting_task()
             later = task.due_at + timedelta(seconds=1)
             race(
-                lambda task=task: assignments.decide_task(
+                lambda task=task: runtime.decide_task(
                     run_id=task.pk, user=self.reviewer, result="approved"
                 ),
-                lambda later=later: services.process_due(now=later),
+                lambda later=later: runtime.process_due(now=later),
             )
             task.refresh_from_db()
             instance = WorkflowInstance.objects.get(pk=task.instance_id)
@@ -111,11 +111,11 @@ class RaceTests(RaceTestCase):
         for _ in range(5):
             task = self.waiting_task()
             results = race(
-                lambda task=task: services.complete_task(run_id=task.pk, result="approved"),
-                lambda task=task: services.cancel_instance(
+                lambda task=task: runtime.complete_task(run_id=task.pk, result="approved"),
+                lambda task=task: runtime.cancel_instance(
                     instance_id=task.instance_id, reason="race"
                 ),
-                lambda task=task: services.process_due(now=task.due_at + timedelta(seconds=1)),
+                lambda task=task: runtime.process_due(now=task.due_at + timedelta(seconds=1)),
             )
             assert not [
                 r for r in results if isinstance(r, Exception) and not isinstance(r, REFUSALS)
@@ -134,13 +134,11 @@ class RaceTests(RaceTestCase):
     def test_retry_racing_itself_resumes_a_failed_instance_once(self):
         instance = start(self.definition, {})
         run_queued(instance)
-        services.cancel_instance(instance_id=instance.pk, reason="setup")
+        runtime.cancel_instance(instance_id=instance.pk, reason="setup")
         WorkflowInstance.objects.filter(pk=instance.pk).update(
             status=Status.FAILED, current_step="", error={"step": "approve", "detail": "x"}
         )
-        results = race(
-            *[lambda: services.retry_instance(instance_id=instance.pk) for _ in range(3)]
-        )
+        results = race(*[lambda: runtime.retry_instance(instance_id=instance.pk) for _ in range(3)])
         assert sum(isinstance(r, WorkflowInstance) for r in results) == 1, results
         assert StepRun.objects.filter(instance=instance, state=RunState.WAITING).count() == 1
         assert Event.objects.filter(instance=instance, type=Event.Type.RETRIED).count() == 1

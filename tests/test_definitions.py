@@ -215,7 +215,7 @@ class FeatureTests(SimpleTestCase):
 
     def test_branches_keep_order_and_their_compiled_conditions_run(self):
         spec = load_file(FIXTURES / "business-license.yaml").workflows[0]
-        first, second = spec.step("check-documents").branches
+        first, second = spec.step("check-documents").conditions
         assert (first.condition, first.goto) == ("payload.docs == false", "reject")
         assert first.program.execute({"payload": {"docs": False}}) is True
         context = {"check-documents": {"score": 7}}
@@ -228,7 +228,7 @@ class FeatureTests(SimpleTestCase):
         spec = parse_definition(data)
         assert (
             spec.step("a")
-            .branches[0]
+            .conditions[0]
             .program.execute({"payload": {"items": [{"price": 200}]}, "result": "ok"})
         )
 

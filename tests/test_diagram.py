@@ -6,7 +6,7 @@ from pathlib import Path
 from django.test import SimpleTestCase
 
 from workflows_app import definitions
-from workflows_app.diagram import render_svg
+from workflows_app.authoring.diagram import render_svg
 
 ROOT = Path(__file__).resolve().parents[1]
 FULL = definitions.load_file(ROOT / "workflows" / "building-permit-full.yaml").workflows[0]

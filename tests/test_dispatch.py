@@ -1,7 +1,7 @@
 """Automated steps over real HTTP (CONTRACT §2): requests, signatures, answers, retries.
 
 Every service here is a real server on 127.0.0.1 (pytest-httpserver); nothing mocks `requests`.
-Time is driven explicitly: a retry fires when the test's timer pass (services.process_due)
+Time is driven explicitly: a retry fires when the test's timer pass (runtime.process_due)
 reaches the run's `wake_at`, and `specs.jitter` is fixed so that delays are exact.
 """
 
@@ -26,8 +26,10 @@ from tests.integration_helpers import (
     StandInQueue,
     refused_url,
 )
-from workflows_app import demo_services, dispatch, specs
+from workflows_app.management import demo_server
 from workflows_app.models import Event, RunState, Status, StepRun, WorkflowInstance
+from workflows_app.queries import catalog
+from workflows_app.runtime import dispatch, outbound
 
 SECRET = "whsec_" + base64.b64encode(b"a signing secret of 32 bytes....").decode()
 
@@ -38,14 +40,16 @@ class HttpStepCase(LocalServerMixin, TestCase):
     def setUp(self):
         self.queue = StandInQueue(self)
         self.token = make_token("ops")
-        jitter = patch("workflows_app.specs.jitter", return_value=1.0)  # delay = full backoff
+        jitter = patch(
+            "workflows_app.runtime.steps.jitter", return_value=1.0
+        )  # delay = full backoff
         jitter.start()
         self.addCleanup(jitter.stop)
 
     def service(self, *replies: Reply, url: str = "", **fields) -> ScriptedService:
         """(Re)define remoteSvc, answering `replies` in order from the local server."""
         self.server.clear()
-        specs.clear()
+        catalog.clear()
         scripted = ScriptedService(self.server, replies=replies or (OK,))
         fields.setdefault("timeout_seconds", 5)
         make_service("remoteSvc", "http", url=url or scripted.url, **fields)
@@ -330,11 +334,11 @@ class RetryTests(HttpStepCase):
         for jitter, expected in ((0.0, [1.0, 2.0, 4.0]), (1.0, [2.0, 4.0, 8.0])):
             with (
                 self.subTest(jitter=jitter),
-                patch("workflows_app.specs.jitter", return_value=jitter),
+                patch("workflows_app.runtime.steps.jitter", return_value=jitter),
             ):
                 self.service(Reply(503))
                 assert self.delays(self.run_workflow(retry=policy)) == expected
-        randoms = patch("workflows_app.specs.jitter", side_effect=[0.25, 0.5, 0.75])
+        randoms = patch("workflows_app.runtime.steps.jitter", side_effect=[0.25, 0.5, 0.75])
         with self.subTest(jitter="random"), randoms:
             self.service(Reply(503))
             assert self.delays(self.run_workflow(retry=policy)) == [1.25, 3.0, 7.0]
@@ -367,8 +371,8 @@ class RetryTests(HttpStepCase):
 class DispatchNeverRaisesTests(SimpleTestCase):
     def test_an_unusable_secret_is_a_failure_not_an_exception(self):
         service = type("S", (), {"name": "x", "secret": "whsec_!!!", "secret_env": ""})()
-        with self.assertRaises(dispatch.UnusableSecret):
-            dispatch.signature_headers(service, msg_id="m", body="{}")
+        with self.assertRaises(outbound.UnusableSecret):
+            outbound.signature_headers(service, msg_id="m", body="{}")
 
     def test_retry_after_reads_seconds_and_http_dates(self):
         now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -384,7 +388,7 @@ class DemoServiceTests(TestCase):
     """The demo validationSvc of `make run`, and the seed example over real HTTP."""
 
     def setUp(self):
-        self.demo = demo_services.serve(port=0)
+        self.demo = demo_server.serve(port=0)
         thread = threading.Thread(target=self.demo.serve_forever, daemon=True)
         thread.start()
         self.addCleanup(self.demo.server_close)

@@ -6,8 +6,9 @@ import pytest
 from django.test import SimpleTestCase, TestCase
 
 from tests.factories import make_seed_services, make_service
-from workflows_app import definitions, drafts, dryrun
+from workflows_app import definitions
 from workflows_app.admin.placing import Placed, place
+from workflows_app.authoring import drafts, dryrun
 from workflows_app.definitions import Problem
 from workflows_app.models import DraftStep, Status, WorkflowDefinition, WorkflowDraft
 

@@ -30,9 +30,11 @@ from werkzeug.test import Client as WsgiClient
 
 from hms_site.wsgi import application
 from tests.factories import make_token, simple_workflow, start
-from workflows_app import publishing, selectors, services, tasks
+from workflows_app import runtime, tasks
+from workflows_app.authoring import publishing
 from workflows_app.models import ApiToken, RunState, StepRun
-from workflows_app.openapi import OPENAPI
+from workflows_app.queries import catalog
+from workflows_app.web.openapi import OPENAPI
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "30"))
 STATEFUL_EXAMPLES = max(5, EXAMPLES // 3)
@@ -127,12 +129,12 @@ def world(db, wsgi_in_test_transaction):
     publishing.load_files(sorted(WORKFLOWS.glob("*.*")))
     review = simple_workflow("review", [{"id": "decide", "service": "approvalSvc"}])
     failing = simple_workflow("failing", [{"id": "one", "service": "okSvc", "on": {"ok": "fail"}}])
-    automated = selectors.latest_definition("address-change")
+    automated = catalog.latest_definition("address-change")
     instances = [start(review) for _ in range(3)]
     instances += [start(failing), start(automated, {"applicant": "A", "address": "B"})]
     for instance in instances[-2:]:
         tasks.run_step(str(StepRun.objects.get(instance=instance).pk), 0)  # failed, completed
-    services.cancel_instance(instance_id=instances[0].pk, reason="fuzzing")
+    runtime.cancel_instance(instance_id=instances[0].pk, reason="fuzzing")
     KNOWN["instanceId"][:] = [str(instance.uuid) for instance in instances]
     KNOWN["taskId"][:] = [str(run.pk) for run in StepRun.objects.filter(state=RunState.WAITING)]
     KNOWN["workflowId"][:] = ["review", "address-change", "building-permit", "failing"]

@@ -14,7 +14,7 @@ from django.utils import timezone
 from bench import common
 from tests.integration_helpers import file_database, running_cluster, wait_until
 from workflows_app.models import Heartbeat
-from workflows_app.views import health
+from workflows_app.web import health
 
 
 def beat(name: str, seconds_ago: float) -> None:

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.factories import SEED, make_definition, make_seed_services, make_user, run_queued, start
-from workflows_app import services
+from workflows_app import runtime
 from workflows_app.models import Event, RunState, Status, StepRun, WorkflowInstance
 
 INBOX = "/tasks/"
@@ -37,7 +37,7 @@ class InboxTestCase(TestCase):
         return StepRun.objects.get(instance=instance, step_id="approve")
 
     def escalate(self, task) -> StepRun:
-        services.process_due(now=task.due_at + timedelta(seconds=1))
+        runtime.process_due(now=task.due_at + timedelta(seconds=1))
         task.refresh_from_db()
         return task
 
@@ -335,7 +335,7 @@ class ClaimTests(InboxTestCase):
         task = self.reach_approve()
         # Both pages were loaded before either claim: the loser passed the permission check.
         StepRun.objects.filter(pk=task.pk).update(claimed_by=self.reviewer)
-        with patch("workflows_app.assignments.refusal", return_value=None):
+        with patch("workflows_app.runtime.permissions.refusal", return_value=None):
             claim = self.as_user(self.colleague).post(task_url(task, "claim"), **HTMX)
         assert claim.status_code == 409 and "already taken by rita" in claim.text
 

@@ -32,9 +32,10 @@ from tests.integration_helpers import (
     wait_until,
 )
 from tests.test_query_budget import THREE_PYTHON_STEPS, data_statements
-from workflows_app import queue, services
+from workflows_app import runtime
 from workflows_app.models import Event, RunState, Status, StepRun, WorkflowInstance
-from workflows_app.services import runs as runs_module
+from workflows_app.runtime import execution
+from workflows_app.runtime import steps as runs_module
 
 RUN_STEP = StandInQueue.RUN_STEP
 
@@ -85,7 +86,7 @@ class CallerRunsPythonStepsTests(TestCase):
         task = StepRun.objects.get(instance=instance, step_id="approve")
         assert task.state == RunState.WAITING  # validate is done already
         self.queue.committed(
-            services.complete_task, run_id=task.pk, result="approved", actor="user:rev"
+            runtime.complete_task, run_id=task.pk, result="approved", actor="user:rev"
         )
         instance.refresh_from_db()
         assert instance.status == Status.COMPLETED
@@ -128,7 +129,7 @@ class CallerRunsPythonStepsTests(TestCase):
         hook runs the step, the lease ends and the timers redeliver it to a worker."""
         definition = simple_workflow("three", steps=THREE_PYTHON_STEPS)
         with self.captureOnCommitCallbacks(execute=False):  # the process dies at the commit
-            instance, _ = services.start_instance(definition=definition, payload={})
+            instance, _ = runtime.start_instance(definition=definition, payload={})
         run = StepRun.objects.get(instance=instance)
         assert (run.state, run.attempts) == (RunState.RUNNING, 1)
         lease = (run.wake_at - run.started_at).total_seconds()
@@ -144,7 +145,9 @@ class CallerRunsPythonStepsTests(TestCase):
 
     def test_a_database_error_in_the_step_does_not_fail_the_callers_committed_start(self):
         definition = simple_workflow("three", steps=THREE_PYTHON_STEPS)
-        with patch("workflows_app.services.record_outcome", side_effect=OperationalError("locked")):
+        with patch(
+            "workflows_app.runtime.execution.record_outcome", side_effect=OperationalError("locked")
+        ):
             instance = self.queue.start(definition)  # does not raise
         run = StepRun.objects.get(instance=instance)
         assert (run.state, instance.status) == (RunState.RUNNING, Status.RUNNING)
@@ -166,9 +169,9 @@ class CallerRunsPythonStepsTests(TestCase):
                 raise OperationalError("database is locked")
             return real_guarded(run, *args, **kwargs)
 
-        with patch("workflows_app.services.runs.guarded", side_effect=failing_at_notify):
+        with patch("workflows_app.runtime.steps.guarded", side_effect=failing_at_notify):
             answered = self.queue.committed(
-                services.complete_task, run_id=task.pk, result="approved", actor="user:rev"
+                runtime.complete_task, run_id=task.pk, result="approved", actor="user:rev"
             )
         stored = WorkflowInstance.objects.get(pk=instance.pk)
         assert (answered.status, answered.current_step) == (Status.RUNNING, "notify")
@@ -195,7 +198,10 @@ class CallerRunsPythonStepsTests(TestCase):
         auth = {"HTTP_AUTHORIZATION": f"Bearer {make_token()}"}
         # As at a real commit, the steps run before the view answers (a TestCase defers
         # on_commit hooks to its own end, so they are run at once here).
-        with patch("workflows_app.queue.run_here", side_effect=queue._run_claimed):
+        with patch(
+            "workflows_app.runtime.execution.run_after_commit",
+            side_effect=execution._run_for_caller,
+        ):
             response = self.client.post(
                 "/api/workflows/start",
                 {"workflowId": definition.key, "payload": {}},
@@ -213,7 +219,7 @@ class InlineStatementBudgetTests(TestCase):
 
     def count(self, call) -> int:
         with (
-            patch("workflows_app.queue.async_task") as enqueue,
+            patch("workflows_app.runtime.queue.async_task") as enqueue,
             CaptureQueriesContext(connection) as queries,
             self.captureOnCommitCallbacks(execute=True),
         ):
@@ -225,14 +231,14 @@ class InlineStatementBudgetTests(TestCase):
         holder = {}
 
         def begin():
-            holder["instance"], _ = services.start_instance(
+            holder["instance"], _ = runtime.start_instance(
                 definition=definition, payload={"applicant": "Ada"}
             )
 
         phases = {"start + validate": self.count(begin)}
         task = StepRun.objects.get(instance=holder["instance"], step_id="approve")
         phases["approve + notify"] = self.count(
-            lambda: services.complete_task(run_id=task.pk, result="approved", actor="user:rev")
+            lambda: runtime.complete_task(run_id=task.pk, result="approved", actor="user:rev")
         )
         assert StepRun.objects.get(instance=task.instance_id, step_id="notify").state == (
             RunState.SUCCEEDED
@@ -250,7 +256,7 @@ class InlineStatementBudgetTests(TestCase):
 
     def test_three_python_steps_take_ten_data_statements(self):
         definition = simple_workflow("three", steps=THREE_PYTHON_STEPS)
-        start = lambda: services.start_instance(definition=definition, payload={})  # noqa: E731
+        start = lambda: runtime.start_instance(definition=definition, payload={})  # noqa: E731
         self.count(start)
         assert self.count(start) == 10
 
@@ -293,8 +299,8 @@ def test_a_caller_killed_inside_its_python_step_leaves_it_to_a_worker_once(
             steps=[{"id": "hold", "service": "heldSvc"}, {"id": "after", "service": "okSvc"}],
         )
         start = (
-            "from workflows_app import services, selectors; "
-            "services.start_instance(definition=selectors.latest_definition('held'), payload={})"
+            "from workflows_app import runtime; from workflows_app.queries import catalog; "
+            "runtime.start_instance(definition=catalog.latest_definition('held'), payload={})"
         )
         with running_cluster(env) as cluster:
             caller = subprocess.Popen(

@@ -25,7 +25,7 @@ from workflows_app.definitions import (
     load_text,
     parse_definition,
 )
-from workflows_app.durations import Duration
+from workflows_app.definitions.durations import Duration
 from workflows_app.engine import TERMINAL_STATUS, Move
 from workflows_app.models import Status
 

@@ -14,7 +14,7 @@ from django.test import TestCase, override_settings
 from django.test.utils import CaptureQueriesContext
 
 from tests.factories import make_definition, make_seed_services, make_token, simple_workflow
-from workflows_app import services, tasks
+from workflows_app import runtime, tasks
 from workflows_app.models import RunState, Status, StepRun
 
 DATA_VERBS = ("SELECT", "INSERT", "UPDATE", "DELETE")
@@ -41,7 +41,7 @@ class StatementsPerInstanceTests(TestCase):
     person's decision. The default path, with no queue hop, is counted in test_inline.py."""
 
     def setUp(self):
-        patcher = patch("workflows_app.queue.async_task")
+        patcher = patch("workflows_app.runtime.queue.async_task")
         self.enqueue = patcher.start()
         self.addCleanup(patcher.stop)
 
@@ -59,7 +59,7 @@ class StatementsPerInstanceTests(TestCase):
         holder: dict = {}
 
         def start():
-            holder["instance"], _ = services.start_instance(
+            holder["instance"], _ = runtime.start_instance(
                 definition=definition, payload={"applicant": "Ada"}
             )
 
@@ -77,7 +77,7 @@ class StatementsPerInstanceTests(TestCase):
                 )
             else:
                 phases[run.step_id] = self.count(
-                    lambda run=run: services.complete_task(
+                    lambda run=run: runtime.complete_task(
                         run_id=run.pk, result="approved", actor="user:rev"
                     )
                 )
@@ -113,7 +113,10 @@ class StatementsPerRequestTests(TestCase):
         self.auth = {"HTTP_AUTHORIZATION": f"Bearer {make_token()}"}
 
     def request(self, method: str, path: str, **kwargs):
-        with CaptureQueriesContext(connection) as queries, patch("workflows_app.queue.async_task"):
+        with (
+            CaptureQueriesContext(connection) as queries,
+            patch("workflows_app.runtime.queue.async_task"),
+        ):
             response = getattr(self.client, method)(path, **kwargs, **self.auth)
         return response, data_statements(queries)
 

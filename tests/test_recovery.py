@@ -25,10 +25,10 @@ from tests.integration_helpers import (
     running_cluster,
     wait_until,
 )
-from workflows_app import services, tasks
-from workflows_app.dispatch import Outcome
+from workflows_app import runtime, tasks
 from workflows_app.engine import TransitionNotAllowed
 from workflows_app.models import Event, RunState, Status, StepRun, WorkflowInstance
+from workflows_app.runtime.dispatch import Outcome
 
 
 class LostWorkerTests(LocalServerMixin, TestCase):
@@ -46,7 +46,7 @@ class LostWorkerTests(LocalServerMixin, TestCase):
     def worker_takes_the_run_and_dies(self):
         """Claim as a worker would, then never record an outcome."""
         self.queue.messages.clear()
-        claimed = services.claim_run(run_id=self.run.pk, attempts=0)
+        claimed = runtime.claim_run(run_id=self.run.pk, attempts=0)
         self.run.refresh_from_db()
         assert (self.run.state, self.run.attempts) == (RunState.RUNNING, 1)
         return claimed
@@ -97,7 +97,7 @@ class LostWorkerTests(LocalServerMixin, TestCase):
         self.queue.tick(self.run.wake_at)
         self.queue.work()
         with self.assertRaises(TransitionNotAllowed):
-            services.record_outcome(claimed=claimed, outcome=Outcome("done", result="ok"))
+            runtime.record_outcome(claimed=claimed, outcome=Outcome("done", result="ok"))
         assert self.history() == ["call", "after"]
 
     def test_a_message_lost_by_the_broker_is_sent_again(self):
@@ -130,7 +130,7 @@ def test_a_worker_killed_mid_request_is_recovered_and_the_step_runs_once(
         token = make_token("ops")
         started = time.time()
         with running_cluster(env) as first:
-            instance, _ = services.start_instance(definition=definition, payload={})
+            instance, _ = runtime.start_instance(definition=definition, payload={})
             wait_until(lambda: service.received, timeout=30, what="the first request")
             time.sleep(0.5)  # the request is in flight: the service holds it for 3 s
             run = StepRun.objects.get(instance=instance, step_id="call")

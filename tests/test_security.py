@@ -30,9 +30,9 @@ from tests.factories import (
     simple_workflow,
     start,
 )
-from workflows_app import assignments, services
-from workflows_app.dispatch import Outcome
+from workflows_app import runtime
 from workflows_app.models import ApiToken, RunState, StepRun, WorkflowInstance
+from workflows_app.runtime.dispatch import Outcome
 
 SECRET = "Zq-7f3a-distinctive-payload-value"
 EMAIL = "zq7f3a.applicant@example.org"
@@ -240,8 +240,8 @@ class SignedCallbackTests(TestCase):
         make_service("asyncSvc", "http", url="http://127.0.0.1:9/", secret="whsec_" + self.key)
         instance = start(simple_workflow("async", [{"id": "check", "service": "asyncSvc"}]))
         self.run = StepRun.objects.get(instance=instance)
-        claimed = services.claim_run(run_id=self.run.pk, attempts=0)
-        services.record_outcome(claimed=claimed, outcome=Outcome("accepted"))
+        claimed = runtime.claim_run(run_id=self.run.pk, attempts=0)
+        runtime.record_outcome(claimed=claimed, outcome=Outcome("accepted"))
         self.url = f"/api/tasks/{self.run.pk}/complete"
         self.body = json.dumps({"result": "ok", "data": {}})
 
@@ -288,7 +288,7 @@ class SignedCallbackTests(TestCase):
 class PublicPageTests(StaffSetup):
     def finish(self):
         make_user("zq7decider", "plan-reviewers")
-        services.complete_task(
+        runtime.complete_task(
             run_id=self.task.pk,
             result="approved",
             data={"note": SECRET},
@@ -323,7 +323,7 @@ class PublicPageTests(StaffSetup):
         instance = start(self.definition, {"applicant": XSS, XSS: "key", "nested": {"x": [XSS]}})
         run_queued(instance)
         task = StepRun.objects.get(instance=instance, step_id="approve")
-        assignments.reassign_task(
+        runtime.reassign_task(
             run_id=task.pk, to="group:plan-reviewers", reason=XSS, actor=self.supervisor
         )
         client = self.as_user(self.supervisor)

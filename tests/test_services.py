@@ -17,7 +17,7 @@ from tests.factories import (
     simple_workflow,
     start,
 )
-from workflows_app import services, tasks
+from workflows_app import runtime, tasks
 from workflows_app.engine import TransitionNotAllowed
 from workflows_app.models import Event, RunState, Status, StepRun, WorkflowInstance
 
@@ -25,7 +25,7 @@ from workflows_app.models import Event, RunState, Status, StepRun, WorkflowInsta
 class StartInstanceTests(TestCase):
     def test_start_creates_the_instance_and_queues_the_first_step_after_commit(self):
         definition = simple_workflow()
-        with patch("workflows_app.queue.async_task") as enqueue:
+        with patch("workflows_app.runtime.queue.async_task") as enqueue:
             with self.captureOnCommitCallbacks(execute=False) as callbacks:
                 instance = start(definition)
             enqueue.assert_not_called()  # nothing is sent before commit
@@ -43,10 +43,10 @@ class StartInstanceTests(TestCase):
 
     def test_the_same_idempotency_key_returns_the_same_instance(self):
         definition = simple_workflow()
-        first, created = services.start_instance(
+        first, created = runtime.start_instance(
             definition=definition, payload={"a": 1}, idempotency_key="k"
         )
-        again, created_again = services.start_instance(
+        again, created_again = runtime.start_instance(
             definition=definition, payload={"a": 1}, idempotency_key="k"
         )
         assert (created, created_again, again.pk) == (True, False, first.pk)
@@ -55,7 +55,7 @@ class StartInstanceTests(TestCase):
     def test_the_same_idempotency_key_with_another_body_is_refused(self):
         definition = simple_workflow()
         start(definition, {"a": 1}, idempotency_key="k")
-        with pytest.raises(services.IdempotencyConflict):
+        with pytest.raises(runtime.IdempotencyConflict):
             start(definition, {"a": 2}, idempotency_key="k")
 
     def test_a_payload_breaking_the_input_schema_is_refused_with_every_error(self):
@@ -65,7 +65,7 @@ class StartInstanceTests(TestCase):
             "properties": {"applicant": {"type": "string"}},
         }
         definition = simple_workflow(input=schema)
-        with pytest.raises(services.InvalidPayload) as refused:
+        with pytest.raises(runtime.InvalidPayload) as refused:
             start(definition, {"applicant": 5})
         assert len(refused.value.errors) == 2
         assert any("address" in e for e in refused.value.errors)
@@ -90,7 +90,7 @@ class RunningAutomatedStepsTests(TestCase):
             )
         )
         with (
-            patch("workflows_app.queue.async_task") as enqueue,
+            patch("workflows_app.runtime.queue.async_task") as enqueue,
             self.captureOnCommitCallbacks(execute=True),
         ):
             run_queued(instance)
@@ -157,10 +157,10 @@ class HumanStepTests(TestCase):
         assert task.state == RunState.WAITING and task.assignee_group.name == "plan-reviewers"
         assert task.due_at - task.started_at == timedelta(hours=48)
         with (
-            patch("workflows_app.queue.async_task") as q,
+            patch("workflows_app.runtime.queue.async_task") as q,
             self.captureOnCommitCallbacks(execute=True),
         ):
-            services.complete_task(run_id=task.pk, result="approved", actor="user:rev")
+            runtime.complete_task(run_id=task.pk, result="approved", actor="user:rev")
         instance = WorkflowInstance.objects.get(pk=task.instance_id)
         notify = StepRun.objects.get(instance=instance, step_id="notify")
         q.assert_called_once_with("workflows_app.tasks.run_step", str(notify.pk), 0, save=False)
@@ -171,9 +171,9 @@ class HumanStepTests(TestCase):
 
     def test_a_second_completion_is_refused_and_recorded(self):
         task = self.reach_approve()
-        services.complete_task(run_id=task.pk, result="approved")
+        runtime.complete_task(run_id=task.pk, result="approved")
         with pytest.raises(TransitionNotAllowed):
-            services.complete_task(run_id=task.pk, result="rejected")
+            runtime.complete_task(run_id=task.pk, result="rejected")
         assert StepRun.objects.filter(instance_id=task.instance_id, step_id="notify").count() == 1
         late = Event.objects.get(instance_id=task.instance_id, type=Event.Type.LATE_CALLBACK)
         assert late.result == "rejected"
@@ -181,7 +181,7 @@ class HumanStepTests(TestCase):
     def test_the_sweep_escalates_an_overdue_task_to_the_backup_group(self):
         task = self.reach_approve()
         later = task.due_at + timedelta(seconds=1)
-        assert services.process_due(now=later) == 1
+        assert runtime.process_due(now=later) == 1
         task.refresh_from_db()
         assert (task.state, task.assignee_group.name, task.escalation_level) == (
             RunState.WAITING,
@@ -190,14 +190,14 @@ class HumanStepTests(TestCase):
         )
         assert task.due_at == later + timedelta(hours=48)
         assert Event.objects.filter(run=task, type=Event.Type.ESCALATED).count() == 1
-        assert services.process_due(now=later) == 0  # a second sweep acts on nothing
+        assert runtime.process_due(now=later) == 0  # a second sweep acts on nothing
 
 
 class OperatorTests(TestCase):
     def test_cancel_ends_a_running_instance_and_closes_its_step(self):
         make_seed_services()
         instance = start(make_definition())
-        services.cancel_instance(instance_id=instance.pk, reason="duplicate", actor="ops")
+        runtime.cancel_instance(instance_id=instance.pk, reason="duplicate", actor="ops")
         instance.refresh_from_db()
         assert (instance.status, instance.current_step) == (Status.CANCELLED, "")
         assert StepRun.objects.get(instance=instance).state == RunState.CANCELLED
@@ -210,9 +210,9 @@ class OperatorTests(TestCase):
 
     def test_cancelling_an_ended_instance_is_refused(self):
         instance = start(simple_workflow())
-        services.cancel_instance(instance_id=instance.pk, reason="x")
+        runtime.cancel_instance(instance_id=instance.pk, reason="x")
         with pytest.raises(TransitionNotAllowed):
-            services.cancel_instance(instance_id=instance.pk, reason="again")
+            runtime.cancel_instance(instance_id=instance.pk, reason="again")
 
     def test_retry_resumes_a_failed_instance_at_its_failed_step(self):
         make_service("flaky", callable="workflows_app.builtin.nope")
@@ -225,10 +225,10 @@ class OperatorTests(TestCase):
         instance.refresh_from_db()
         assert instance.status == Status.FAILED
         make_service("flaky", callable="workflows_app.builtin.accept")
-        from workflows_app import specs
+        from workflows_app.queries import catalog
 
-        specs.clear()
-        services.retry_instance(instance_id=instance.pk, actor="ops")
+        catalog.clear()
+        runtime.retry_instance(instance_id=instance.pk, actor="ops")
         run_queued(instance)
         instance.refresh_from_db()
         assert instance.status == Status.COMPLETED
@@ -237,4 +237,4 @@ class OperatorTests(TestCase):
     def test_retrying_a_running_instance_is_refused(self):
         instance = start(simple_workflow())
         with pytest.raises(TransitionNotAllowed):
-            services.retry_instance(instance_id=instance.pk)
+            runtime.retry_instance(instance_id=instance.pk)

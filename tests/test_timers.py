@@ -27,8 +27,10 @@ from tests.integration_helpers import (
     running_cluster,
     wait_until,
 )
-from workflows_app import dispatch, services, specs, timers
+from workflows_app import runtime
 from workflows_app.models import Event, Heartbeat, RunState, Status, StepRun, WorkflowInstance
+from workflows_app.queries import catalog
+from workflows_app.runtime import dispatch, ticker
 
 User = get_user_model()
 
@@ -46,7 +48,7 @@ class TimerLoopTests(SimpleTestCase):
             return tick(len(calls))
 
         thread = threading.Thread(
-            target=timers.run_timer,
+            target=ticker.run_timer,
             kwargs={"interval": interval, "stop": stop, "tick": counting_tick},
         )
         thread.start()
@@ -56,7 +58,7 @@ class TimerLoopTests(SimpleTestCase):
         return stop
 
     def test_the_loop_polls_every_half_to_one_and_a_half_intervals(self):
-        with patch("workflows_app.timers.random.random", side_effect=[0.0, 1.0, 0.5] * 2):
+        with patch("workflows_app.runtime.ticker.random.random", side_effect=[0.0, 1.0, 0.5] * 2):
             self.run_loop(lambda n: 0, passes=4, interval=0.2)
         gaps = [b - a for a, b in zip(self.calls, self.calls[1:], strict=False)]
         for gap, expected in zip(gaps, [0.1, 0.3, 0.2], strict=True):
@@ -68,7 +70,7 @@ class TimerLoopTests(SimpleTestCase):
                 raise RuntimeError("database is locked")
             return 0
 
-        with self.assertLogs("workflows_app.timers", "ERROR") as logs:
+        with self.assertLogs("workflows_app.runtime.ticker", "ERROR") as logs:
             self.run_loop(tick, passes=3)
         assert len(self.calls) == 3
         assert "timer pass failed" in logs.output[0]
@@ -77,23 +79,23 @@ class TimerLoopTests(SimpleTestCase):
         from django_q.signals import post_spawn
 
         with (
-            patch.object(timers, "_started", threading.Event()),
-            patch("workflows_app.timers.threading.Thread") as thread,
+            patch.object(ticker, "_started", threading.Event()),
+            patch("workflows_app.runtime.ticker.threading.Thread") as thread,
         ):
             post_spawn.send(sender="django_q", proc_name="Process-1")
             post_spawn.send(sender="django_q", proc_name="Process-1")
         thread.assert_called_once()
-        assert thread.call_args.kwargs["target"] is timers.run_timer
+        assert thread.call_args.kwargs["target"] is ticker.run_timer
         assert thread.call_args.kwargs["daemon"] is True
         thread.return_value.start.assert_called_once_with()
 
     @override_settings(HMS_TIMER_INTERVAL=0)
     def test_an_interval_of_zero_turns_the_thread_off(self):
         with (
-            patch.object(timers, "_started", threading.Event()),
-            patch("workflows_app.timers.threading.Thread") as thread,
+            patch.object(ticker, "_started", threading.Event()),
+            patch("workflows_app.runtime.ticker.threading.Thread") as thread,
         ):
-            assert timers.start_timer_thread() is None
+            assert ticker.start_timer_thread() is None
         thread.assert_not_called()
 
 
@@ -117,12 +119,12 @@ class TimerPassTests(LocalServerMixin, TestCase):
     def test_a_pass_with_nothing_due_makes_one_query_and_no_change(self):
         run = self.waiting_retry()
         with self.assertNumQueries(1):
-            assert timers.act_on_due(now=run.wake_at - timedelta(seconds=1)) == 0
+            assert ticker.act_on_due(now=run.wake_at - timedelta(seconds=1)) == 0
         assert self.queue.messages == []
 
     def test_a_pass_sends_a_due_retry_to_the_workers(self):
         run = self.waiting_retry()
-        acted = self.queue.committed(timers.act_on_due, now=run.wake_at)
+        acted = self.queue.committed(ticker.act_on_due, now=run.wake_at)
         assert acted == 1
         assert self.queue.messages == [(StandInQueue.RUN_STEP, (str(run.pk), 1))]
         self.queue.work()
@@ -131,14 +133,14 @@ class TimerPassTests(LocalServerMixin, TestCase):
     def test_a_pass_works_off_a_backlog_in_batches_and_always_ends(self):
         runs = [self.waiting_retry() for _ in range(3)]
         later = max(run.wake_at for run in runs)
-        one_at_a_time = services.process_due
+        one_at_a_time = runtime.process_due
 
         def process_one(*, now):
             return one_at_a_time(now=now, limit=1)
 
-        with patch("workflows_app.services.process_due", side_effect=process_one):
-            assert timers.act_on_due(now=later, max_batches=2) == 2
-            assert timers.act_on_due(now=later, max_batches=2) == 1
+        with patch("workflows_app.runtime.ticker.process_due", side_effect=process_one):
+            assert ticker.act_on_due(now=later, max_batches=2) == 2
+            assert ticker.act_on_due(now=later, max_batches=2) == 1
 
     def test_a_run_that_cannot_be_handled_does_not_stop_the_timers_for_the_others(self):
         make_user("bob")
@@ -157,18 +159,18 @@ class TimerPassTests(LocalServerMixin, TestCase):
         )
         broken = StepRun.objects.get(instance=self.queue.start(definition))
         User.objects.filter(username="bob").delete()  # the escalation target is gone
-        specs.clear()
+        catalog.clear()
         retry = self.waiting_retry()
         later = max(broken.due_at, retry.wake_at)
-        with self.assertLogs("workflows_app.services", "ERROR"):
+        with self.assertLogs("workflows_app.runtime.sweep", "ERROR"):
             assert self.queue.tick(later) == 1
         assert self.queue.messages == [(StandInQueue.RUN_STEP, (str(retry.pk), 1))]
         broken.refresh_from_db()
         assert broken.wake_at > later  # postponed, not retried on every pass
 
     def test_a_pass_records_the_timer_heartbeat(self):
-        with patch("workflows_app.services._last_beats", {}):
-            timers.timer_pass()
+        with patch("workflows_app.runtime.schedules._last_beats", {}):
+            ticker.timer_pass()
         assert Heartbeat.objects.get(name="timer").last_tick > timezone.now() - timedelta(seconds=5)
 
 
@@ -262,7 +264,7 @@ class AutomatedStepTimeoutTests(LocalServerMixin, TestCase):
         event = Event.objects.get(run=run, type=Event.Type.ESCALATED)
         assert event.detail["to"] == "group:ops"
         make_user("olga", "ops")
-        self.queue.committed(services.complete_task, run_id=run.pk, result="ok", actor="user:olga")
+        self.queue.committed(runtime.complete_task, run_id=run.pk, result="ok", actor="user:olga")
         self.queue.work()
         instance.refresh_from_db()
         assert instance.status == Status.COMPLETED
@@ -282,7 +284,9 @@ class AutomatedStepTimeoutTests(LocalServerMixin, TestCase):
             self.queue.tick(run.due_at + timedelta(seconds=1))
             return real_call(**kwargs)
 
-        with patch("workflows_app.dispatch.call", side_effect=deadline_passes_during_the_call):
+        with patch(
+            "workflows_app.runtime.dispatch.call", side_effect=deadline_passes_during_the_call
+        ):
             self.queue.work()
         instance.refresh_from_db()
         assert instance.status == Status.FAILED
@@ -304,7 +308,7 @@ def test_a_retry_reaches_the_service_within_two_seconds_of_its_due_time(
             steps=[{"id": "call", "service": "flakySvc", "retry": {"max": 2, "backoff": "2s"}}],
         )
         with running_cluster(env) as cluster:
-            instance, _ = services.start_instance(definition=definition, payload={})
+            instance, _ = runtime.start_instance(definition=definition, payload={})
             wait_until(lambda: len(service.received) >= 2, timeout=30, what="the retry")
             wait_until(
                 lambda: WorkflowInstance.objects.get(pk=instance.pk).is_finished,

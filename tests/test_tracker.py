@@ -16,8 +16,9 @@ from tests.browser.scenarios import (
     review,
 )
 from tests.factories import make_definition, run_queued, start
-from workflows_app import services, specs, stats
+from workflows_app import runtime
 from workflows_app.models import RunState, StepRun
+from workflows_app.queries import catalog, stats
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -61,7 +62,7 @@ class TrackerPageTests(TestCase):
 
     def test_an_escalated_step_says_it_was_passed_on(self):
         instance = at_review()
-        services.process_due(now=timezone.now() + timedelta(hours=49))
+        runtime.process_due(now=timezone.now() + timedelta(hours=49))
         text = self.client.get(instance.tracker_url).content.decode()
         assert 'badge--escalated">Passed to a senior officer<' in text
 
@@ -128,7 +129,7 @@ class TrackerPageTests(TestCase):
 
     def test_a_cancelled_application_says_so(self):
         instance = at_review()
-        services.cancel_instance(instance_id=instance.pk, reason="applicant withdrew")
+        runtime.cancel_instance(instance_id=instance.pk, reason="applicant withdrew")
         text = self.client.get(instance.tracker_url).content.decode()
         assert "Status: Cancelled" in text
         assert "applicant withdrew" not in text  # staff reasons stay internal
@@ -163,7 +164,7 @@ class TrackerPageTests(TestCase):
 
     def test_the_page_is_read_in_a_fixed_number_of_queries(self):
         instance = at_review()
-        specs.clear()
+        catalog.clear()
         # The instance with its runs (one join), its definition, a typical duration.
         with self.assertNumQueries(3):
             self.client.get(instance.tracker_url)
@@ -172,7 +173,7 @@ class TrackerPageTests(TestCase):
 
     def test_an_ended_application_needs_no_statistics(self):
         instance = review(at_review())
-        specs.clear()
+        catalog.clear()
         with self.assertNumQueries(2):  # the instance with its runs, its definition
             self.client.get(instance.tracker_url)
 
@@ -206,7 +207,7 @@ class TrackerLiveTests(TestCase):
     def test_a_poll_after_a_change_gets_the_new_state(self):
         instance = at_review()
         version = fragment_version(self.client.get(instance.tracker_url).content.decode())
-        services.process_due(now=timezone.now() + timedelta(hours=49))
+        runtime.process_due(now=timezone.now() + timedelta(hours=49))
         response = self.client.get(f"{instance.tracker_url}?seen={version}", **HTMX)
         assert response.status_code == 200
         assert "Passed to a senior officer" in response.content.decode()

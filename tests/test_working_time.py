@@ -3,7 +3,7 @@ from zoneinfo import ZoneInfo
 
 from django.test import SimpleTestCase
 
-from workflows_app.working_time import (
+from workflows_app.engine.working_time import (
     DEFAULT_CALENDAR,
     MAX_IDLE_DAYS,
     Calendar,

@@ -9,7 +9,7 @@ class WorkflowsConfig(AppConfig):
     def ready(self) -> None:
         from django_q.signals import post_spawn
 
-        from . import schedules, timers
+        from .runtime import schedules, ticker
 
-        post_spawn.connect(timers.start_timer_thread, dispatch_uid="hms-timer-thread")
+        post_spawn.connect(ticker.start_timer_thread, dispatch_uid="hms-timer-thread")
         post_migrate.connect(schedules.ensure_schedules, sender=self)

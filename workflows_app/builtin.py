@@ -5,6 +5,8 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import send_mail
 
+from .queries import catalog
+
 
 def notify_applicant(instance, step) -> dict[str, Any]:
     """Email the applicant (payload `email`) how their application stands."""
@@ -15,7 +17,7 @@ def notify_applicant(instance, step) -> dict[str, Any]:
     subject = f"Your application {instance.case_number}"
     body = (
         f"Hello,\n\nthere is news about your application {instance.case_number} "
-        f"({instance.spec.display_name}).\n\n"
+        f"({catalog.spec_of(instance).display_name}).\n\n"
         f"{outcome}\n\nFollow it here: {settings.HMS_PUBLIC_URL}{instance.tracker_url}\n"
     )
     send_mail(subject, body, None, [email])

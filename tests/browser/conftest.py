@@ -57,7 +57,7 @@ def browser():
 @pytest.fixture
 def site(browser, live_server, transactional_db):
     """A fresh browser context on the live server; fails the test on any CSP violation."""
-    from workflows_app import stats
+    from workflows_app.queries import stats
 
     stats.clear()
     context = browser.new_context(base_url=live_server.url, viewport=DESKTOP)

@@ -6,7 +6,7 @@ from typing import Any
 from django.utils import timezone
 
 from tests.factories import make_definition, make_seed_services, make_service, run_queued, start
-from workflows_app import services
+from workflows_app import runtime
 from workflows_app.models import RunState, StepRun, WorkflowDefinition, WorkflowInstance
 
 PERMIT = {
@@ -74,7 +74,7 @@ def review(
 ) -> WorkflowInstance:
     """The reviewer decides; any automated step after that runs too."""
     run = StepRun.objects.get(instance=instance, state=RunState.WAITING)
-    services.complete_task(
+    runtime.complete_task(
         run_id=run.pk, result=result, data=data, actor="reviewer", comment=comment
     )
     run_queued(instance)

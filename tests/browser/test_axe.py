@@ -14,7 +14,7 @@ from tests.browser.scenarios import (
     waiting_runs,
 )
 from tests.factories import make_user
-from workflows_app import services
+from workflows_app import runtime
 from workflows_app.models import RunState, StepRun
 
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
@@ -73,7 +73,7 @@ def test_the_tracker_of_a_rejected_application(page, live_server):
 
 def test_the_tracker_of_an_escalated_application(page, live_server):
     instance = at_review()
-    services.process_due(now=timezone.now() + timedelta(hours=49))
+    runtime.process_due(now=timezone.now() + timedelta(hours=49))
     page.goto(instance.tracker_url)
     assert_no_blocking_violation(page, live_server)
 

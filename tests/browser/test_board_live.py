@@ -3,8 +3,8 @@
 import pytest
 
 from tests.browser.scenarios import at_review, permit_workflow
-from workflows_app import stats
-from workflows_app.views import board as board_views
+from workflows_app.queries import stats
+from workflows_app.web import board as board_views
 
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
 

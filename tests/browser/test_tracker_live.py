@@ -5,7 +5,7 @@ import pytest
 from tests.browser.scenarios import at_review, review, review_only_workflow
 from tests.factories import make_user
 from workflows_app.models import RunState, StepRun
-from workflows_app.views import tracker
+from workflows_app.web import tracker
 
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").expect
 
@@ -72,12 +72,12 @@ def test_an_escalation_is_announced_to_screen_readers(page, fast_polls):
 
     from django.utils import timezone
 
-    from workflows_app import services
+    from workflows_app import runtime
 
     instance = at_review(review_only_workflow())
     page.goto(instance.tracker_url)
     expect(page.locator("#announcer")).to_have_text("")
-    services.process_due(now=timezone.now() + timedelta(hours=49))
+    runtime.process_due(now=timezone.now() + timedelta(hours=49))
     expect(page.locator("#announcer")).to_have_text(
         "Update: Review by a planning officer, Passed to a senior officer.", timeout=SETTLE_MS
     )

@@ -1,8 +1,22 @@
 """The Django admin: authoring (drafts, versions, services) and operations (instances).
 
-Declarative; every write that changes an instance goes through services.py or assignments.py.
+Declarative; every write that changes an instance goes through the runtime.
 """
 
-from . import definitions, drafts, instances, queue, services, tokens
+from . import (
+    definition_admin,
+    draft_admin,
+    instance_admin,
+    queue_admin,
+    service_admin,
+    token_admin,
+)
 
-__all__ = ["definitions", "drafts", "instances", "queue", "services", "tokens"]
+__all__ = [
+    "definition_admin",
+    "draft_admin",
+    "instance_admin",
+    "queue_admin",
+    "service_admin",
+    "token_admin",
+]

@@ -6,7 +6,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 
-from .. import drafts, dryrun
+from ..authoring import drafts, dryrun
 from ..models import DraftStep, Service, WorkflowDraft
 from .placing import place
 

@@ -9,14 +9,14 @@ workflow_rules, step_rules, routing and service_rules (the checks), checks (help
 share), sources (JSON/YAML text with line numbers) and loading (load_text, load_file).
 """
 
-from ..durations import Duration, parse_duration
+from .durations import Duration, parse_duration
 from .loading import load_file, load_text
 from .problems import InvalidDefinition, Problem
-from .routing import CEL_VARIABLES
+from .route_rules import CEL_VARIABLES
 from .service_rules import DEFAULT_PYTHON_PREFIXES, SERVICE_FIELDS, SERVICE_KINDS, parse_services
 from .specs import (
     TERMINALS,
-    Branch,
+    Condition,
     Document,
     RetryPolicy,
     ServiceSpec,
@@ -38,7 +38,7 @@ __all__ = [
     "STEP_FIELDS",
     "TERMINALS",
     "WORKFLOW_FIELDS",
-    "Branch",
+    "Condition",
     "Document",
     "Duration",
     "InvalidDefinition",

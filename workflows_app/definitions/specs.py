@@ -9,7 +9,7 @@ from typing import Any
 
 import cel
 
-from ..durations import Duration
+from .durations import Duration
 from .problems import Problem, Report
 
 TERMINALS = frozenset({"end", "reject", "fail"})
@@ -24,7 +24,7 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True, slots=True)
-class Branch:
+class Condition:
     """One `{if, goto}` entry of a step's `next` list; the CEL program is compiled at load."""
 
     condition: str
@@ -46,7 +46,7 @@ class StepSpec:
     assignee: str | None = None
     retry: RetryPolicy | None = None
     next: str | None = None
-    branches: tuple[Branch, ...] = ()
+    conditions: tuple[Condition, ...] = ()
     on: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -57,7 +57,7 @@ class StepSpec:
     @property
     def targets(self) -> tuple[str, ...]:
         """Every step id or terminal this step may route to, in the order written."""
-        found = [*self.on.values(), *(b.goto for b in self.branches)]
+        found = [*self.on.values(), *(b.goto for b in self.conditions)]
         return tuple(dict.fromkeys([*found, self.next] if self.next else found))
 
 

@@ -4,7 +4,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..durations import Duration
 from .checks import (
     SERVICE_NAME,
     check_choice,
@@ -13,8 +12,9 @@ from .checks import (
     check_text,
     describe,
 )
+from .durations import Duration
 from .problems import Report, field_name
-from .routing import check_next, check_on
+from .route_rules import check_next, check_on
 from .specs import TERMINALS, RetryPolicy, StepSpec
 
 STEP_FIELDS = (
@@ -43,7 +43,7 @@ def check_step(raw: Any, path: tuple, report: Report) -> StepSpec | None:
     assignee = None
     if raw.get("assignee") is not None:
         assignee = _check_principal(raw["assignee"], (*path, "assignee"), report)
-    nxt, branches = check_next(raw, path, report)
+    nxt, conditions = check_next(raw, path, report)
     spec = StepSpec(
         step_id or "",
         service or "",
@@ -55,7 +55,7 @@ def check_step(raw: Any, path: tuple, report: Report) -> StepSpec | None:
         escalate_to=_check_escalate_to(raw, path, report),
         retry=_check_retry(raw, path, report),
         next=nxt,
-        branches=branches,
+        conditions=conditions,
         on=check_on(raw, path, report),
     )
     return spec if step_id and service else None

@@ -8,7 +8,7 @@ from jsonschema import Draft202012Validator
 
 from .checks import check_keys, check_text, describe, plain_copy
 from .problems import InvalidDefinition, Report
-from .routing import check_targets
+from .route_rules import check_targets
 from .specs import StepSpec, WorkflowSpec
 from .step_rules import check_step
 

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from ...demo_services import serve
+from ..demo_server import serve
 
 
 class Command(BaseCommand):

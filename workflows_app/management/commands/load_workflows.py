@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
+from ...authoring.publishing import load_files
 from ...definitions import InvalidDefinition
-from ...publishing import load_files
 from .validate_workflow import database_not_ready
 
 

@@ -5,9 +5,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 
+from ...authoring.publishing import load_files
 from ...definitions import InvalidDefinition
 from ...models import ApiToken
-from ...publishing import load_files
 
 # Demo staff for trying the seed example by hand (development only).
 DEMO_USERS = [

@@ -3,8 +3,8 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
+from ...authoring.publishing import parse_files
 from ...definitions import InvalidDefinition
-from ...publishing import parse_files
 
 
 class Command(BaseCommand):

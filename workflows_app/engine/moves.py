@@ -1,0 +1,67 @@
+"""Where an instance goes next: the first move, and the move after a step's result (pure)."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..definitions import StepSpec, WorkflowSpec
+from ..models.choices import Status
+
+TERMINAL_STATUS = {"end": Status.COMPLETED, "reject": Status.REJECTED, "fail": Status.FAILED}
+
+
+class TransitionNotAllowed(Exception):
+    """The instance or task is not in a state where this action is possible (API: 409)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """Where an instance goes: a status, and the step to run when it keeps running."""
+
+    status: str
+    step: str | None = None
+    error: str | None = None
+
+
+def start(spec: WorkflowSpec) -> Move:
+    """The first move of a new instance."""
+    return Move(Status.RUNNING, step=spec.first_step)
+
+
+def move_to(target: str) -> Move:
+    """The move for a step id or a terminal target (end, reject, fail)."""
+    if target in TERMINAL_STATUS:
+        return Move(TERMINAL_STATUS[target])
+    return Move(Status.RUNNING, step=target)
+
+
+def advance(
+    spec: WorkflowSpec,
+    step_id: str,
+    result: str,
+    *,
+    payload: Mapping[str, Any],
+    context: Mapping[str, Any],
+) -> Move:
+    """Where an instance goes after `step_id` finishes with `result` (CONTRACT §1, routing)."""
+    step = spec.step(step_id)
+    if result in step.on:
+        return move_to(step.on[result])
+    if step.conditions:
+        variables = {"payload": dict(payload), "context": dict(context), "result": result}
+        for entry in step.conditions:
+            try:
+                holds = entry.program.execute(variables)
+            except Exception as exc:  # noqa: BLE001 - CEL raises several types for bad data
+                return _condition_failed(step, entry.condition, f"cannot be evaluated ({exc})")
+            if not isinstance(holds, bool):
+                return _condition_failed(step, entry.condition, f"gave {holds!r}, not true/false")
+            if holds:
+                return move_to(entry.goto)
+    elif step.next:
+        return move_to(step.next)
+    return move_to(spec.following(step_id))
+
+
+def _condition_failed(step: StepSpec, condition: str, why: str) -> Move:
+    return Move(Status.FAILED, error=f"step '{step.id}': condition `{condition}` {why}")

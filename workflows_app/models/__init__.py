@@ -1,0 +1,44 @@
+"""The tables, split by concern; import them from here (`from workflows_app.models import StepRun`).
+
+- choices: the vocabulary (statuses, run states, service kinds, time-out actions)
+- workflows: published versions, services, drafts, the business calendar
+- instances: applications, their step runs (tasks) and events
+- access: API tokens, signed callbacks already seen, delegations
+- operations: heartbeats of periodic jobs
+"""
+
+from .access import ApiToken, Delegation, SeenWebhook
+from .choices import OPEN_RUN_STATES, OnTimeout, RunState, ServiceKind, Status
+from .instances import (
+    Event,
+    InstanceOperation,
+    StepRun,
+    WorkflowInstance,
+    format_case_number,
+    parse_case_number,
+)
+from .operations import Heartbeat
+from .workflows import BusinessCalendar, DraftStep, Service, WorkflowDefinition, WorkflowDraft
+
+__all__ = [
+    "OPEN_RUN_STATES",
+    "ApiToken",
+    "BusinessCalendar",
+    "Delegation",
+    "DraftStep",
+    "Event",
+    "Heartbeat",
+    "InstanceOperation",
+    "OnTimeout",
+    "RunState",
+    "SeenWebhook",
+    "Service",
+    "ServiceKind",
+    "Status",
+    "StepRun",
+    "WorkflowDefinition",
+    "WorkflowDraft",
+    "WorkflowInstance",
+    "format_case_number",
+    "parse_case_number",
+]

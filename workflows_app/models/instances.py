@@ -1,0 +1,267 @@
+"""Applications and their history: instances, step runs (tasks), events.
+
+The database enforces the invariants (valid statuses, one open step run per instance) so
+that no code path, however buggy, can store an impossible state.
+"""
+
+import re
+import uuid
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .choices import OPEN_RUN_STATES, RunState, Status
+from .workflows import WorkflowDefinition
+
+
+def format_case_number(prefix: str, created_at, number: int) -> str:
+    year = timezone.localtime(created_at).year if created_at else timezone.localdate().year
+    return f"{prefix}-{year}-{number:06d}"
+
+
+def parse_case_number(text: str) -> tuple[str, int, int] | None:
+    """('BP', 2026, 42) from 'BP-2026-000042' (any case, surrounding spaces ignored)."""
+    match = _CASE_NUMBER.fullmatch(text.strip().upper())
+    if not match:
+        return None
+    return match["prefix"], int(match["year"]), int(match["number"])
+
+
+_CASE_NUMBER = re.compile(r"(?P<prefix>[A-Z0-9]{1,8})-(?P<year>\d{4})-(?P<number>\d{1,12})")
+
+
+class WorkflowInstance(models.Model):
+    """One application going through one version of a workflow."""
+
+    # An integer key keeps joins and indexes small and numbers cases without a counter row;
+    # the public id (API, tracker links) is the UUID.
+    id = models.BigAutoField(primary_key=True)
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    definition = models.ForeignKey(WorkflowDefinition, on_delete=models.PROTECT)
+    status = models.CharField(max_length=20, choices=Status, default=Status.RUNNING)
+    current_step = models.CharField(max_length=64, blank=True)
+    payload = models.JSONField(default=dict)
+    context = models.JSONField(default=dict, help_text=_("Outputs of finished steps, by step id."))
+    error = models.JSONField(null=True, blank=True)
+    # NULL, not "", when absent: the unique constraint must allow many instances without a key.
+    idempotency_key = models.CharField(max_length=300, null=True, blank=True)  # noqa: DJ001
+    request_digest = models.CharField(max_length=64, blank=True)
+    started_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=Status.values), name="instance_status_valid"
+            ),
+            models.UniqueConstraint(
+                fields=["idempotency_key"], name="instance_idempotency_key_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(status=Status.RUNNING) | Q(current_step=""),
+                name="instance_ended_has_no_current_step",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "-created_at"], name="instance_status_idx"),
+            models.Index(fields=["definition", "status"], name="instance_definition_status_idx"),
+            # The admin's instance list filters, newest first.
+            models.Index(fields=["status", "-id"], name="instance_status_id_idx"),
+            models.Index(
+                fields=["current_step", "-id"],
+                condition=Q(status="running"),
+                name="instance_running_step_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.case_number
+
+    @property
+    def case_number(self) -> str:
+        """BP-2026-000042: the workflow's prefix, the year it started, the instance number."""
+        return format_case_number(self.pinned.case_prefix, self.created_at, self.pk)
+
+    @property
+    def pinned(self) -> WorkflowDefinition:
+        """The definition version, from the per-process cache (versions never change)."""
+        return WorkflowDefinition.cached(self.definition_id)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status != Status.RUNNING
+
+    @property
+    def tracker_url(self) -> str:
+        return f"/track/{self.uuid}/"
+
+
+class StepRun(models.Model):
+    """One run of one step of an instance (a loop back or an operator retry makes a new one).
+
+    Its id is the task id of the API and the Idempotency-Key of every HTTP request it makes.
+    `wake_at` is the one timer column: when a queued run may be dispatched (backoff), when a
+    running run's lease expires, or when a waiting run's deadline or next reminder falls due.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    instance = models.ForeignKey(WorkflowInstance, on_delete=models.CASCADE, related_name="runs")
+    step_id = models.CharField(max_length=64)
+    state = models.CharField(max_length=20, choices=RunState, default=RunState.QUEUED)
+    attempts = models.PositiveIntegerField(default=0, help_text=_("Dispatches made so far."))
+    result = models.CharField(max_length=64, blank=True)
+    output = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    wake_at = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    # Human tasks (issue 4 builds on these): who may act, and the escalation level reached.
+    assignee_group = models.ForeignKey(
+        Group, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    assignee_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    escalation_level = models.PositiveSmallIntegerField(default=0)
+    escalation_exhausted = models.BooleanField(
+        default=False, help_text=_("The ladder ran out: the supervisors have the task.")
+    )
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    reminders_sent = models.PositiveSmallIntegerField(default=0)
+    completed_by = models.CharField(max_length=150, blank=True)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state__in=RunState.values), name="steprun_state_valid"
+            ),
+            models.UniqueConstraint(
+                fields=["instance"],
+                condition=Q(state__in=OPEN_RUN_STATES),
+                name="one_open_step_run_per_instance",
+            ),
+        ]
+        indexes = [
+            # Not partial: closed runs have no wake_at, and SQLite cannot match a partial
+            # index's condition against the bound parameters of the timer's query.
+            models.Index(fields=["wake_at"], name="steprun_wake_idx"),
+            models.Index(
+                fields=["due_at"],
+                condition=Q(state__in=OPEN_RUN_STATES),
+                name="steprun_open_due_idx",
+            ),
+            models.Index(fields=["instance", "created_at"], name="steprun_instance_idx"),
+            models.Index(fields=["step_id", "state"], name="steprun_step_state_idx"),
+            models.Index(
+                fields=["instance"],
+                condition=Q(state__in=OPEN_RUN_STATES, escalation_level__gt=0),
+                name="steprun_open_escalated_idx",
+            ),
+            # "How long such steps usually take": the latest finished runs of one step.
+            models.Index(
+                fields=["step_id", "-ended_at"],
+                condition=Q(state="succeeded"),
+                name="steprun_done_step_end_idx",
+            ),
+            models.Index(
+                fields=["assignee_group", "state"],
+                condition=Q(state="waiting"),
+                name="steprun_waiting_group_idx",
+            ),
+            models.Index(
+                fields=["assignee_user", "state"],
+                condition=Q(state="waiting"),
+                name="steprun_waiting_user_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.step_id} #{self.pk}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_RUN_STATES
+
+    @property
+    def is_for_a_person(self) -> bool:
+        """A human step's run: it has (or had) a group or a person assigned."""
+        return bool(self.assignee_group_id or self.assignee_user_id)
+
+    @property
+    def is_task(self) -> bool:
+        """An open task: waiting for a person (not for a service's callback)."""
+        return self.state == RunState.WAITING and self.is_for_a_person
+
+
+class Event(models.Model):
+    """Append-only history of an instance: every transition writes one in the same transaction."""
+
+    class Type(models.TextChoices):
+        STARTED = "started", _("Started")
+        STEP_STARTED = "step_started", _("Step started")
+        STEP_FINISHED = "step_finished", _("Step finished")
+        STEP_FAILED = "step_failed", _("Step failed")
+        STEP_SKIPPED = "step_skipped", _("Step skipped")
+        RETRY_SCHEDULED = "retry_scheduled", _("Retry scheduled")
+        REDELIVERED = "redelivered", _("Redelivered after a lost worker")
+        WAITING = "waiting", _("Waiting for an answer")
+        TIMED_OUT = "timed_out", _("Timed out")
+        ESCALATED = "escalated", _("Escalated")
+        REMINDED = "reminded", _("Reminder sent")
+        REASSIGNED = "reassigned", _("Reassigned")
+        CLAIMED = "claimed", _("Claimed")
+        RELEASED = "released", _("Released")
+        LATE_CALLBACK = "late_callback", _("Late or duplicate answer refused")
+        CANCELLED = "cancelled", _("Cancelled")
+        RETRIED = "retried", _("Retried by an operator")
+        COMPLETED = "completed", _("Completed")
+        REJECTED = "rejected", _("Rejected")
+        FAILED = "failed", _("Failed")
+
+    instance = models.ForeignKey(WorkflowInstance, on_delete=models.CASCADE, related_name="events")
+    run = models.ForeignKey(
+        StepRun, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    type = models.CharField(max_length=30, choices=Type)
+    step = models.CharField(max_length=64, blank=True)
+    result = models.CharField(max_length=64, blank=True)
+    actor = models.CharField(max_length=150, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["instance", "id"], name="event_instance_idx"),
+            models.Index(fields=["type", "created_at"], name="event_type_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.step}".strip()
+
+
+class InstanceOperation(WorkflowInstance):
+    """No table: carries the supervisors' permissions to act on running instances."""
+
+    class Meta:
+        proxy = True
+        default_permissions = ()
+        permissions = [
+            ("cancel_instance", _("Can cancel an instance")),
+            ("retry_instance", _("Can retry a failed instance")),
+            ("reassign_task", _("Can reassign a task")),
+        ]

@@ -1,0 +1,136 @@
+"""How an instance stands, for the API, the tracker and the admin: its runs, events and steps.
+
+Each function builds what it shows in a fixed number of queries.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from ..models import OPEN_RUN_STATES, Event, RunState, StepRun, WorkflowInstance
+from . import catalog
+
+FINISHED_RUN_STATES = (RunState.SUCCEEDED, RunState.FAILED, RunState.SKIPPED)
+
+
+def public_id(value: str | UUID) -> UUID | None:
+    """An instance's public id from a URL or a form; None when it is malformed."""
+    try:
+        return value if isinstance(value, UUID) else UUID(str(value))
+    except ValueError:
+        return None
+
+
+def instance_by_uuid(value: str | UUID) -> WorkflowInstance | None:
+    """The instance with this public id; None for an unknown or malformed id."""
+    key = public_id(value)
+    if key is None:
+        return None
+    return WorkflowInstance.objects.filter(uuid=key).first()
+
+
+def instance_with_runs(value: str | UUID) -> tuple[WorkflowInstance | None, list[StepRun]]:
+    """The instance with this public id and its runs, oldest first: one query.
+
+    One join costs half of two look-ups (most of a query's cost is compiling it; see
+    docs/BENCHMARKS.md). Every instance has a run from its start, so an empty answer means
+    an unknown id; only then is the instance looked up on its own.
+    """
+    key = public_id(value)
+    if key is None:
+        return None, []
+    runs = list(
+        StepRun.objects.filter(instance__uuid=key)
+        .select_related("instance", "assignee_group", "assignee_user")
+        .order_by("created_at", "pk")
+    )
+    if not runs:
+        return instance_by_uuid(key), []
+    instance = runs[0].instance
+    for run in runs:
+        run.instance = instance  # one object for all, as a caller may change it
+    return instance, runs
+
+
+@dataclass(frozen=True, slots=True)
+class StepView:
+    """One step of the definition as it stands for one instance."""
+
+    id: str
+    title: str
+    description: str
+    state: str  # done, current, waiting, escalated, failed, skipped, upcoming
+    started_at: datetime | None
+    ended_at: datetime | None
+    due_at: datetime | None
+    result: str
+    run: StepRun | None
+
+
+def runs_of(instance: WorkflowInstance) -> list[StepRun]:
+    """Every run of the instance, oldest first (one query)."""
+    runs = StepRun.objects.filter(instance=instance).select_related(
+        "assignee_group", "assignee_user"
+    )
+    return list(runs.order_by("created_at", "pk"))
+
+
+def events_of(instance: WorkflowInstance) -> list[Event]:
+    """Every event of the instance, oldest first (one query)."""
+    return list(Event.objects.filter(instance=instance).order_by("pk"))
+
+
+def step_views(instance: WorkflowInstance, runs: list[StepRun]) -> list[StepView]:
+    """Each step of the pinned definition with its state, from the latest run of that step."""
+    latest: dict[str, StepRun] = {}
+    for run in runs:
+        if run.state != RunState.CANCELLED or run.step_id not in latest:
+            latest[run.step_id] = run
+    views = []
+    for step in catalog.spec_of(instance).steps:
+        run = latest.get(step.id)
+        if run is not None and run.state == RunState.CANCELLED:
+            run = None  # a step whose only run was cancelled never happened, for the reader
+        views.append(
+            StepView(
+                id=step.id,
+                title=step.display_title,
+                description=step.description,
+                state=step_state(run),
+                started_at=run.started_at if run else None,
+                ended_at=run.ended_at if run else None,
+                due_at=run.due_at if run and run.is_open else None,
+                result=run.result if run else "",
+                run=run,
+            )
+        )
+    return views
+
+
+def step_state(run: StepRun | None) -> str:
+    """The state word CONTRACT §3 uses for a step whose latest run is `run`."""
+    if run is None or run.state == RunState.CANCELLED:
+        return "upcoming"
+    match run.state:
+        case RunState.SUCCEEDED:
+            return "done"
+        case RunState.FAILED:
+            return "failed"
+        case RunState.SKIPPED:
+            return "skipped"
+        case RunState.WAITING if run.escalation_level:
+            return "escalated"
+        case RunState.WAITING:
+            return "waiting"
+    return "current"
+
+
+def history(runs: list[StepRun]) -> list[StepRun]:
+    """Finished runs, in the order they finished."""
+    done = [run for run in runs if run.state in FINISHED_RUN_STATES]
+    return sorted(done, key=lambda run: (run.ended_at or run.created_at, run.created_at))
+
+
+def open_run(runs: list[StepRun]) -> StepRun | None:
+    """The instance's open run, if any (there is at most one)."""
+    return next((run for run in runs if run.state in OPEN_RUN_STATES), None)

@@ -1,0 +1,55 @@
+"""The only writers of instances and step runs: lock or guard, apply the engine, record, enqueue.
+
+Every change of an instance is one transaction together with its history: the step-run row
+(a finished run is the history entry of that step) or an Event row. Writes are guarded by the
+state they expect (`UPDATE … WHERE state = …`), so a duplicate message, a late callback or a
+racing sweep changes nothing twice. Jobs are enqueued only after commit (queue.py).
+
+- lifecycle: start, cancel, retry an instance
+- steps: open a run, claim it, record a dispatch outcome, route onwards
+- execution: the step loop of a worker, and python steps run in the caller after its commit
+- answers: a person's decision or a service's callback completing a waiting run
+- dispatch, outbound: one call to a service (python or HTTP), and every HTTP request we send
+- assignment, permissions, decisions: human tasks (who may act; claim, release, decide,
+  reassign), escalation: overdue tasks up the ladder
+- sweep, ticker, schedules: deadlines and retries (the sweep), the thread in every worker
+  that runs it, the django-q2 schedules and heartbeats
+- callbacks: signed callbacks verified; notifications: emails after commit
+- guards, queue: the guarded writes they share, and the one seam to django-q2
+"""
+
+from ..engine import TransitionNotAllowed
+from .answers import complete_task
+from .decisions import claim_task, decide_task, reassign_task, release_task
+from .guards import Claimed
+from .lifecycle import (
+    IdempotencyConflict,
+    InvalidPayload,
+    cancel_instance,
+    retry_instance,
+    start_instance,
+)
+from .permissions import NotAllowed
+from .steps import claim_run, record_late_answer, record_outcome
+from .sweep import process_due, wake_run
+
+__all__ = [
+    "Claimed",
+    "IdempotencyConflict",
+    "InvalidPayload",
+    "NotAllowed",
+    "TransitionNotAllowed",
+    "cancel_instance",
+    "claim_run",
+    "claim_task",
+    "complete_task",
+    "decide_task",
+    "process_due",
+    "reassign_task",
+    "record_late_answer",
+    "record_outcome",
+    "release_task",
+    "retry_instance",
+    "start_instance",
+    "wake_run",
+]

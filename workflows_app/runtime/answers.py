@@ -1,0 +1,71 @@
+"""Answers to a waiting run: a person's decision or a service's callback (HTTP 202)."""
+
+from collections.abc import Mapping
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from ..engine import TransitionNotAllowed
+from ..models import RunState, ServiceKind, StepRun, WorkflowInstance
+from ..queries import catalog
+from .execution import run_after_commit
+from .steps import finish_run, record_late_answer
+
+
+def complete_task(
+    *,
+    run_id: UUID,
+    result: str,
+    data: Mapping[str, Any] | None = None,
+    actor: str = "",
+    comment: str = "",
+    seen: StepRun | None = None,
+) -> WorkflowInstance:
+    """A person's or a service's answer to a waiting run (human task or HTTP 202 callback).
+
+    `seen` is the run as the caller checked it (assignee, level, claimant): the answer lands
+    only if the run is still so, never on a task escalated or reassigned in between.
+    """
+    now = timezone.now()
+    run = seen or StepRun.objects.select_related("instance").get(pk=run_id)
+    instance = run.instance
+    try:
+        with transaction.atomic():
+            if not _awaits_answer(run):
+                raise TransitionNotAllowed(_why_not_open(run))
+            claimed = finish_run(
+                run,
+                instance,
+                result,
+                dict(data or {}),
+                now=now,
+                inline=settings.HMS_INLINE_PYTHON_STEPS,
+                actor=actor,
+                comment=comment,
+            )
+            if claimed is not None:
+                run_after_commit(claimed)
+    except TransitionNotAllowed as refused:
+        record_late_answer(run=run, result=result, actor=actor, reason=str(refused))
+        raise
+    return instance
+
+
+def _awaits_answer(run: StepRun) -> bool:
+    """A task or a 202 callback is due; an HTTP run whose 202 is not recorded yet counts too."""
+    if run.state == RunState.WAITING:
+        return True
+    service = catalog.service_of_step(catalog.spec_of(run.instance), run.step_id)
+    is_http = service.kind == ServiceKind.HTTP
+    return run.state == RunState.RUNNING and is_http
+
+
+def _why_not_open(run: StepRun) -> str:
+    if run.state == RunState.SUCCEEDED:
+        return f"task {run.pk} was already completed with '{run.result}'"
+    if run.is_open:
+        return f"task {run.pk} is not waiting for an answer (it is {run.state})"
+    return f"task {run.pk} is closed ({run.state})"

@@ -1,0 +1,120 @@
+"""Guarded writes shared by the runtime: a change lands only on the row as the caller saw it."""
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+
+from .. import engine
+from ..definitions import Duration
+from ..engine import TransitionNotAllowed
+from ..models import (
+    Event,
+    RunState,
+    Status,
+    StepRun,
+    WorkflowInstance,
+)
+from ..queries import catalog
+from . import notifications
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A step run this worker holds, with what executing it needs."""
+
+    run: StepRun
+    instance: WorkflowInstance
+
+
+def snapshot(run: StepRun) -> dict[str, Any]:
+    """What a guarded update checks is unchanged (see guarded)."""
+    return {
+        "attempts": run.attempts,
+        "assignee_group_id": run.assignee_group_id,
+        "assignee_user_id": run.assignee_user_id,
+        "escalation_level": run.escalation_level,
+        "claimed_by_id": run.claimed_by_id,
+    }
+
+
+def guarded(run: StepRun, expect: str, *, seen: dict[str, Any] | None = None, **changes) -> None:
+    """Update `run` only if it is still as the caller saw it; else it moved on.
+
+    "As seen" is the state and attempt, and for tasks the assignee, level and claimant, so
+    a person's decision cannot land on a task escalated or reassigned away from them
+    between their permission check and their write.
+    """
+    changed = StepRun.objects.filter(pk=run.pk, state=expect, **(seen or snapshot(run))).update(
+        **changes
+    )
+    if not changed:
+        raise TransitionNotAllowed(f"step '{run.step_id}' has moved on")
+    for name, value in changes.items():
+        setattr(run, name, value)
+
+
+def move_instance(instance, from_step: str, move: engine.Move, *, context=None, now) -> None:
+    """Set the instance's status and step, guarded by the step it is expected to be at."""
+    changes: dict[str, Any] = {
+        "status": move.status,
+        "current_step": move.step or "",
+        "updated_at": now,
+    }
+    if context is not None:
+        changes["context"] = context
+    if move.status != Status.RUNNING:
+        changes["ended_at"] = now
+    if move.status == Status.FAILED:
+        changes["error"] = {"step": from_step, "detail": move.error or "the step failed"}
+    changed = WorkflowInstance.objects.filter(
+        pk=instance.pk, status=Status.RUNNING, current_step=from_step
+    ).update(**changes)
+    if not changed:
+        raise TransitionNotAllowed(f"{instance.case_number} is no longer at step '{from_step}'")
+    for name, value in changes.items():
+        setattr(instance, name, value)
+    if move.status in notifications.APPLICANT_KINDS:
+        notifications.applicant_update(instance, kind=move.status)
+
+
+def fail_step(run, instance, error: str, *, now, expect: str) -> None:
+    """The step failed for good: the run and the instance become `failed`, with the error."""
+    move_instance(instance, run.step_id, engine.Move(Status.FAILED, error=error), now=now)
+    guarded(run, expect, state=RunState.FAILED, error=error, ended_at=now, wake_at=None)
+
+
+def add_event(
+    instance, run, type_: str, *, step: str = "", actor: str = "", result: str = "", **detail
+) -> Event:
+    return Event.objects.create(
+        instance=instance,
+        run=run,
+        type=type_,
+        step=step or (run.step_id if run else ""),
+        actor=actor,
+        result=result,
+        detail=detail,
+    )
+
+
+def due_time(timeout: Duration | None, now: datetime) -> datetime | None:
+    """When a step with this time-out falls due, on the business calendar for working time."""
+    calendar = catalog.get_calendar() if timeout and timeout.working else None
+    return engine.due_time(timeout, now, calendar)
+
+
+def jitter() -> float:
+    """A random fraction for retry backoff (tests replace it to get exact delays)."""
+    return random.random()
+
+
+def lease() -> timedelta:
+    """How long a claim holds: longer than a worker may run one task (settings explain)."""
+    return timedelta(seconds=settings.HMS_STEP_LEASE_SECONDS)
+
+
+def redelivery() -> timedelta:
+    return timedelta(seconds=settings.HMS_REDELIVERY_SECONDS)

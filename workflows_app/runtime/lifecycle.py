@@ -1,0 +1,142 @@
+"""An instance's life as a whole: start (with idempotency and the input schema), cancel, retry."""
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from .. import engine
+from ..engine import TransitionNotAllowed
+from ..models import (
+    OPEN_RUN_STATES,
+    Event,
+    RunState,
+    Status,
+    StepRun,
+    WorkflowDefinition,
+    WorkflowInstance,
+)
+from ..queries import catalog
+from .execution import open_for_caller
+from .guards import add_event, move_instance
+from .steps import open_run
+
+
+class InvalidPayload(Exception):
+    """The payload does not satisfy the workflow's `input` schema (API: 422)."""
+
+    def __init__(self, errors: list[str]):
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+class IdempotencyConflict(Exception):
+    """The same Idempotency-Key came with another body (API: 422)."""
+
+
+def start_instance(
+    *,
+    definition: WorkflowDefinition,
+    payload: Mapping[str, Any],
+    idempotency_key: str | None = None,
+    started_by: str = "",
+) -> tuple[WorkflowInstance, bool]:
+    """Start an instance on `definition`; with a known idempotency key, return the earlier one."""
+    digest = _request_digest(definition.key, payload)
+    if idempotency_key:
+        earlier = _instance_for_key(idempotency_key, digest)
+        if earlier:
+            return earlier, False
+    _check_payload(definition, payload)
+    try:
+        with transaction.atomic():
+            instance = _create_instance(definition, payload, idempotency_key, digest, started_by)
+    except IntegrityError:
+        # Two requests with one key raced: the other committed first.
+        if idempotency_key and (earlier := _instance_for_key(idempotency_key, digest)):
+            return earlier, False
+        raise
+    return instance, True
+
+
+def _create_instance(definition, payload, idempotency_key, digest, started_by) -> WorkflowInstance:
+    move = engine.start(catalog.spec_of(definition))
+    instance = WorkflowInstance.objects.create(
+        definition=definition,
+        payload=dict(payload),
+        current_step=move.step,
+        idempotency_key=idempotency_key or None,
+        request_digest=digest,
+        started_by=started_by,
+    )
+    open_for_caller(instance, move.step, now=instance.created_at)
+    return instance
+
+
+def _request_digest(key: str, payload: Mapping[str, Any]) -> str:
+    body = json.dumps([key, payload], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _instance_for_key(key: str, digest: str) -> WorkflowInstance | None:
+    earlier = WorkflowInstance.objects.filter(idempotency_key=key).first()
+    if earlier and earlier.request_digest != digest:
+        raise IdempotencyConflict(
+            "this Idempotency-Key was already used with a different body; use a new key"
+        )
+    return earlier
+
+
+def _check_payload(definition: WorkflowDefinition, payload: Mapping[str, Any]) -> None:
+    validator = catalog.payload_validator(definition.pk)
+    if validator is None:
+        return
+    errors = sorted(validator.iter_errors(payload), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise InvalidPayload([_schema_error(e) for e in errors])
+
+
+def _schema_error(error) -> str:
+    where = "/".join(str(part) for part in error.absolute_path)
+    return f"payload/{where}: {error.message}" if where else f"payload: {error.message}"
+
+
+def cancel_instance(*, instance_id: int, reason: str, actor: str = "") -> WorkflowInstance:
+    """End a running instance as `cancelled`, closing its open step run."""
+    now = timezone.now()
+    with transaction.atomic():
+        instance = WorkflowInstance.objects.select_for_update().get(pk=instance_id)
+        if instance.is_finished:
+            raise TransitionNotAllowed(
+                f"{instance.case_number} has already ended ({instance.status})"
+            )
+        step = instance.current_step
+        move_instance(instance, step, engine.Move(Status.CANCELLED), now=now)
+        StepRun.objects.filter(instance=instance, state__in=OPEN_RUN_STATES).update(
+            state=RunState.CANCELLED, ended_at=now, wake_at=None
+        )
+        add_event(instance, None, Event.Type.CANCELLED, actor=actor, reason=reason, step=step)
+    return instance
+
+
+def retry_instance(*, instance_id: int, actor: str = "") -> WorkflowInstance:
+    """Resume a failed instance at its failed step with a fresh run."""
+    now = timezone.now()
+    with transaction.atomic():
+        instance = WorkflowInstance.objects.select_for_update().get(pk=instance_id)
+        step_id = (instance.error or {}).get("step", "")
+        if instance.status != Status.FAILED or not step_id:
+            raise TransitionNotAllowed(
+                f"{instance.case_number} is {instance.status}; only a failed instance can be retried"
+            )
+        WorkflowInstance.objects.filter(pk=instance.pk).update(
+            status=Status.RUNNING, current_step=step_id, error=None, ended_at=None, updated_at=now
+        )
+        instance.status, instance.current_step, instance.error = Status.RUNNING, step_id, None
+        instance.ended_at = None
+        run = open_run(instance, step_id, now=now)
+        add_event(instance, run, Event.Type.RETRIED, actor=actor)
+    return instance

@@ -1,0 +1,84 @@
+"""Emails to assignees and applicants, sent by a worker after the change has committed.
+
+Texts are plain-language templates in templates/workflows_app/email/<kind>.txt whose first
+line is the subject. Sending is a queued job, so a slow mail server never holds a
+transaction or a web request.
+"""
+
+import logging
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
+from django.template.loader import render_to_string
+
+from ..models import StepRun, WorkflowInstance
+from ..queries import catalog
+from . import queue
+
+log = logging.getLogger(__name__)
+
+TASK_KINDS = ("assigned", "reminder", "escalated", "reassigned")
+APPLICANT_KINDS = ("escalated", "rejected", "failed", "cancelled")
+
+
+def task_assigned(run, *, kind: str) -> None:
+    """After commit, tell the people who may act on `run` that it needs them."""
+    if settings.HMS_NOTIFY_TASKS:
+        queue.enqueue("workflows_app.tasks.send_task_email", str(run.pk), kind)
+
+
+def applicant_update(instance, *, kind: str) -> None:
+    """After commit, tell the applicant (payload `email`) how their application stands."""
+    if str(instance.payload.get("email") or "").strip():
+        queue.enqueue("workflows_app.tasks.send_applicant_email", instance.pk, kind)
+
+
+def recipients_of(run) -> list[str]:
+    """Email addresses of the assignee, or of the active members of the assigned group."""
+    users = get_user_model().objects.filter(is_active=True).exclude(email="")
+    if run.assignee_user_id:
+        users = users.filter(pk=run.assignee_user_id)
+    elif run.assignee_group_id:
+        users = users.filter(groups=run.assignee_group_id)
+    else:
+        return []
+    return sorted(set(users.values_list("email", flat=True)))
+
+
+def send_task_email(run_id: str, kind: str) -> int:
+    """Job: email the assignees of one task; returns how many were sent."""
+    run = StepRun.objects.select_related("instance").filter(pk=run_id).first()
+    if run is None or not run.is_open or kind not in TASK_KINDS:
+        return 0
+    to = recipients_of(run)
+    if not to:
+        return 0
+    spec = catalog.spec_of(run.instance)
+    context = {
+        "run": run,
+        "instance": run.instance,
+        "workflow_name": spec.display_name,
+        "step": spec.step(run.step_id),
+        "task_url": f"{settings.HMS_PUBLIC_URL}/tasks/{run.pk}/",
+    }
+    return _send(f"workflows_app/email/task_{kind}.txt", context, to)
+
+
+def send_applicant_email(instance_id: int, kind: str) -> int:
+    """Job: email the applicant an update on their application."""
+    instance = WorkflowInstance.objects.filter(pk=instance_id).first()
+    email = str(instance.payload.get("email") or "").strip() if instance else ""
+    if not email or kind not in APPLICANT_KINDS:
+        return 0
+    context = {
+        "instance": instance,
+        "workflow_name": catalog.spec_of(instance).display_name,
+        "tracker_url": f"{settings.HMS_PUBLIC_URL}{instance.tracker_url}",
+    }
+    return _send(f"workflows_app/email/applicant_{kind}.txt", context, [email])
+
+
+def _send(template: str, context: dict, to: list[str]) -> int:
+    subject, _, body = render_to_string(template, context).strip().partition("\n")
+    return send_mail(subject.strip(), body.strip() + "\n", None, to)

@@ -1,0 +1,223 @@
+"""The JSON API (CONTRACT §3): parse, authorise, call a service or selector, serialize.
+
+Every answer is JSON, errors included ({"error": CODE, "detail": TEXT}); exceptions are
+mapped to statuses in one place, `api_view`.
+"""
+
+import logging
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
+
+from .. import runtime
+from ..engine import TransitionNotAllowed
+from ..models import ApiToken, Status, StepRun, WorkflowInstance
+from ..queries import catalog, progress
+from .api_input import field, json_body
+from .auth import ApiError, authenticate, authorize_callback, is_signed_callback, require_scope
+from .openapi import OPENAPI
+from .serializers import instance_status, without_people
+
+log = logging.getLogger(__name__)
+
+RESULT_MAX = 64
+IDEMPOTENCY_KEY_MAX = 255
+
+
+def error(status: int, code: str, detail: str, **extra: Any) -> JsonResponse:
+    return JsonResponse({"error": code, "detail": detail, **extra}, status=status)
+
+
+def api_view(*methods: str) -> Callable:
+    """Allow `methods`, and turn every refusal into its JSON error and status."""
+
+    def decorate(view: Callable) -> Callable:
+        @csrf_exempt
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+            if request.method not in methods:
+                response = error(405, "method_not_allowed", f"use {' or '.join(methods)}")
+                response["Allow"] = ", ".join(methods)
+                return response
+            try:
+                return view(request, *args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - every failure answers JSON
+                return _refusal(request, exc)
+
+        wrapper.allowed_methods = methods
+        return wrapper
+
+    return decorate
+
+
+def _refusal(request: HttpRequest, exc: Exception) -> JsonResponse:
+    """The JSON answer for an exception raised by a view."""
+    match exc:
+        case ApiError():
+            return error(exc.status, exc.code, exc.detail, **exc.extra)
+        case RequestDataTooBig():
+            limit = settings.HMS_MAX_BODY_BYTES
+            return error(413, "body_too_large", f"the request body is over {limit} bytes (1 MiB)")
+        case TransitionNotAllowed():
+            return error(409, "conflict", str(exc))
+        case runtime.InvalidPayload():
+            return error(422, "invalid_payload", str(exc), problems=exc.errors)
+        case runtime.IdempotencyConflict():
+            return error(422, "idempotency_conflict", str(exc))
+        case ObjectDoesNotExist():
+            return error(404, "not_found", "no such object")
+    log.exception("API %s %s failed", request.method, request.path, exc_info=exc)
+    return error(500, "server_error", "something went wrong on our side; it has been logged")
+
+
+# --- Endpoints -----------------------------------------------------------------------------
+
+
+@api_view("POST")
+def start(request: HttpRequest) -> JsonResponse:
+    body = json_body(request)
+    key = field(body, "workflowId", str, required=True)
+    payload = field(body, "payload", dict, default={})
+    token = authenticate(request, required=False)
+    definition = catalog.latest_definition(key)
+    if token is None and not (definition and definition.public):
+        raise ApiError(401, "unauthorized", "send Authorization: Bearer TOKEN")
+    if definition is None:
+        raise ApiError(404, "unknown_workflow", f"no workflow '{key}' is published")
+    if token:
+        require_scope(token, ApiToken.Scope.START, key)
+    instance, created = runtime.start_instance(
+        definition=definition,
+        payload=payload,
+        idempotency_key=_idempotency_key(request, token),
+        started_by=f"token:{token.name}" if token else "public",
+    )
+    answer = {
+        "instanceId": str(instance.uuid),
+        "caseNumber": instance.case_number,
+        # A new instance answers as its start made it, `running` (CONTRACT §3), even when
+        # python steps run in this request have moved it on; the status endpoint says where
+        # it is now. A repeated Idempotency-Key answers with the instance as it is.
+        "status": Status.RUNNING if created else instance.status,
+        "trackerUrl": instance.tracker_url,
+    }
+    return JsonResponse(answer, status=201 if created else 200)
+
+
+def _idempotency_key(request: HttpRequest, token: ApiToken | None) -> str | None:
+    """The client's key, namespaced by token so that two clients' keys never collide."""
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if not key:
+        return None
+    if len(key) > IDEMPOTENCY_KEY_MAX:
+        raise ApiError(
+            400,
+            "invalid_request",
+            f"Idempotency-Key is longer than {IDEMPOTENCY_KEY_MAX} characters",
+        )
+    return f"{token.pk if token else 'public'}:{key}"
+
+
+def _instance(request: HttpRequest, instance_id: str, scope: str) -> WorkflowInstance:
+    """The instance, once the caller may `scope` it (anyone may read a public one)."""
+    instance = progress.instance_by_uuid(instance_id)
+    _check_access(request, instance, instance_id, scope)
+    return instance
+
+
+def _check_access(request, instance: WorkflowInstance | None, instance_id: str, scope: str):
+    """401/403 unless the caller may `scope` the instance; 404 when there is none."""
+    anonymous_read = scope == ApiToken.Scope.START and instance and instance.pinned.public
+    token = authenticate(request, required=not anonymous_read)
+    if instance is None:
+        raise ApiError(404, "not_found", f"no instance '{instance_id}'")
+    if token:
+        require_scope(token, scope, instance.pinned.key)
+
+
+@api_view("GET")
+def status(request: HttpRequest, instance_id: str) -> JsonResponse:
+    instance, runs = progress.instance_with_runs(instance_id)
+    _check_access(request, instance, instance_id, ApiToken.Scope.START)
+    document = instance_status(instance, runs)
+    if getattr(request, "api_token", None) is None:
+        document = without_people(document)
+    return JsonResponse(document)
+
+
+@api_view("POST")
+def cancel(request: HttpRequest, instance_id: str) -> JsonResponse:
+    instance = _instance(request, instance_id, ApiToken.Scope.OPERATE)
+    reason = field(json_body(request, required=False), "reason", str, default="")
+    actor = _actor(request)
+    instance = runtime.cancel_instance(instance_id=instance.pk, reason=reason, actor=actor)
+    return JsonResponse(instance_status(instance))
+
+
+@api_view("POST")
+def retry(request: HttpRequest, instance_id: str) -> JsonResponse:
+    instance = _instance(request, instance_id, ApiToken.Scope.OPERATE)
+    json_body(request, required=False)
+    instance = runtime.retry_instance(instance_id=instance.pk, actor=_actor(request))
+    return JsonResponse(instance_status(instance))
+
+
+@api_view("POST")
+def complete_task(request: HttpRequest, task_id: str) -> JsonResponse:
+    # Credentials first: without any, an unknown task is 401 like everything non-public.
+    token = None if is_signed_callback(request) else authenticate(request)
+    run = _task(task_id)
+    actor = authorize_callback(request, run, token)
+    body = json_body(request)
+    result = field(body, "result", str, required=True).strip()
+    data = field(body, "data", dict, default={})
+    if not result or len(result) > RESULT_MAX:
+        raise ApiError(400, "invalid_request", f"'result' must be 1 to {RESULT_MAX} characters")
+    instance = runtime.complete_task(run_id=run.pk, result=result, data=data, actor=actor)
+    return JsonResponse(instance_status(instance))
+
+
+def _task(task_id: str) -> StepRun:
+    try:
+        return StepRun.objects.select_related("instance").get(pk=UUID(task_id))
+    except (ValueError, StepRun.DoesNotExist):
+        raise ApiError(404, "not_found", f"no task '{task_id}'") from None
+
+
+def _actor(request: HttpRequest) -> str:
+    token = getattr(request, "api_token", None)
+    return f"token:{token.name}" if token else ""
+
+
+@api_view("GET")
+def openapi(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(OPENAPI)
+
+
+# --- Answers Django gives before or around a view ------------------------------------------
+
+
+def not_found(request: HttpRequest, exception=None) -> JsonResponse:
+    """404 for unknown paths under /api/ (web/urls.py routes them here)."""
+    return error(404, "not_found", f"no endpoint {request.path}")
+
+
+def bad_request(request: HttpRequest, exception=None) -> HttpResponse:
+    """handler400: JSON under /api/ (a bad Host header, ...), Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return error(400, "bad_request", "the request is malformed (check the Host header)")
+    return defaults.bad_request(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: JSON under /api/, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return error(500, "server_error", "something went wrong on our side; it has been logged")
+    return defaults.server_error(request)

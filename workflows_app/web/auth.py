@@ -1,0 +1,64 @@
+"""Who is calling the API: bearer tokens, and Standard Webhooks signatures on callbacks."""
+
+from typing import Any
+
+from django.http import HttpRequest
+
+from ..models import ApiToken
+from ..runtime.callbacks import CallbackRefused, verify_signed_callback
+
+
+class ApiError(Exception):
+    """A refusal with its HTTP status and error code; views.api turns it into JSON."""
+
+    def __init__(self, status: int, code: str, detail: str, **extra: Any):
+        super().__init__(detail)
+        self.status, self.code, self.detail, self.extra = status, code, detail, extra
+
+
+def authenticate(request: HttpRequest, *, required: bool = True) -> ApiToken | None:
+    """The request's live API token; 401 when one is required and missing, wrong or revoked."""
+    header = request.headers.get("Authorization", "")
+    if not header:
+        if required:
+            raise ApiError(401, "unauthorized", "send Authorization: Bearer TOKEN")
+        return None
+    scheme, _, raw = header.partition(" ")
+    if scheme.lower() != "bearer" or not raw.strip():
+        raise ApiError(401, "unauthorized", "the Authorization header must be 'Bearer TOKEN'")
+    token = ApiToken.objects.filter(key_hash=ApiToken.hash(raw.strip())).first()
+    if token is None:
+        raise ApiError(401, "unauthorized", "this token is not known")
+    if token.revoked_at:
+        raise ApiError(401, "unauthorized", "this token has been revoked")
+    request.api_token = token
+    return token
+
+
+def require_scope(token: ApiToken, scope: str, workflow_key: str) -> None:
+    """403 unless `token` has `scope` for workflow `workflow_key`."""
+    if not token.allows(scope, workflow_key):
+        raise ApiError(403, "forbidden", f"this token may not {_VERBS[scope]} '{workflow_key}'")
+
+
+_VERBS = {
+    ApiToken.Scope.START: "start or read instances of",
+    ApiToken.Scope.TASKS: "complete tasks of",
+    ApiToken.Scope.OPERATE: "cancel or retry instances of",
+}
+
+
+def is_signed_callback(request: HttpRequest) -> bool:
+    """Whether the request authenticates by a Standard Webhooks signature, not a token."""
+    return "webhook-signature" in request.headers and "Authorization" not in request.headers
+
+
+def authorize_callback(request: HttpRequest, run, token: ApiToken | None) -> str:
+    """Who completes task `run`: `token` with the tasks scope, or its service's signature."""
+    if token is None:
+        try:
+            return verify_signed_callback(run=run, body=request.body, headers=request.headers)
+        except CallbackRefused as refused:
+            raise ApiError(401, refused.code, refused.detail) from None
+    require_scope(token, ApiToken.Scope.TASKS, run.instance.pinned.key)
+    return f"token:{token.name}"

@@ -1,0 +1,120 @@
+"""Plain functions that turn instances into the JSON CONTRACT §3 shows."""
+
+from datetime import datetime
+from typing import Any
+
+from ..models import StepRun, WorkflowInstance
+from ..queries import progress
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def instance_status(
+    instance: WorkflowInstance, runs: list[StepRun] | None = None
+) -> dict[str, Any]:
+    """The status document of one instance (its events: one query; its runs unless given)."""
+    runs = progress.runs_of(instance) if runs is None else runs
+    events = progress.events_of(instance)
+    definition = instance.pinned
+    current = progress.open_run(runs)
+    document = {
+        "instanceId": str(instance.uuid),
+        "caseNumber": instance.case_number,
+        "workflowId": definition.key,
+        "version": definition.version,
+        "status": instance.status,
+        "currentStep": instance.current_step or None,
+        "createdAt": iso(instance.created_at),
+        "endedAt": iso(instance.ended_at),
+        "trackerUrl": instance.tracker_url,
+        "history": [_history_entry(run) for run in progress.history(runs)],
+        "steps": [_step(view) for view in progress.step_views(instance, runs)],
+        "events": [_event(event) for event in events],
+        "currentTask": _task(current) if current else None,
+    }
+    if instance.error:
+        document["error"] = instance.error
+    return document
+
+
+def without_people(document: dict[str, Any]) -> dict[str, Any]:
+    """The document as anyone may read it: no staff names, no internal event details."""
+    return {
+        **document,
+        "history": [
+            {k: v for k, v in e.items() if k not in ("by", "error")} for e in document["history"]
+        ],
+        "events": [{k: e[k] for k in ("type", "step", "time")} for e in document["events"]],
+        "currentTask": document["currentTask"]
+        and {k: v for k, v in document["currentTask"].items() if k != "assignee"},
+    }
+
+
+def _history_entry(run: StepRun) -> dict[str, Any]:
+    entry = {
+        "step": run.step_id,
+        "result": run.result,
+        "time": iso(run.ended_at),
+        "state": run.state,
+        "startedAt": iso(run.started_at),
+        "attempts": run.attempts,
+        "taskId": str(run.pk),
+    }
+    if run.completed_by:
+        entry["by"] = run.completed_by
+    if run.error:
+        entry["error"] = run.error
+    return entry
+
+
+def _step(view: progress.StepView) -> dict[str, Any]:
+    # A step whose only run was cancelled reads `upcoming`: it shows no times either.
+    ran = view.state != "upcoming"
+    return {
+        "id": view.id,
+        "title": view.title,
+        "state": view.state,
+        "startedAt": iso(view.started_at) if ran else None,
+        "endedAt": iso(view.ended_at) if ran else None,
+        "dueAt": iso(view.due_at) if ran else None,
+        "result": (view.result or None) if ran else None,
+    }
+
+
+def _event(event) -> dict[str, Any]:
+    return {
+        **{_camel(key): value for key, value in event.detail.items()},
+        "type": event.type,
+        "step": event.step or None,
+        "time": iso(event.created_at),
+        **({"actor": event.actor} if event.actor else {}),
+        **({"result": event.result} if event.result else {}),
+    }
+
+
+def _camel(name: str) -> str:
+    """'retry_at' -> 'retryAt': event details are written in Python's style, shown in JSON's."""
+    head, *rest = name.split("_")
+    return head + "".join(word.title() for word in rest)
+
+
+def _task(run: StepRun) -> dict[str, Any]:
+    return {
+        "taskId": str(run.pk),
+        "step": run.step_id,
+        "state": run.state,
+        "assignee": _assignee(run),
+        "escalationLevel": run.escalation_level,
+        "dueAt": iso(run.due_at),
+        "attempts": run.attempts,
+    }
+
+
+def _assignee(run: StepRun) -> str | None:
+    if run.assignee_user_id:
+        return f"user:{run.assignee_user.username}"
+    if run.assignee_group_id:
+        return f"group:{run.assignee_group.name}"
+    return None

@@ -1,0 +1,118 @@
+"""What a task shows: its row in the inbox and header on its page, the application as
+labelled fields, its history as readable events, and the labels of its outcomes."""
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.urls import reverse
+from django.utils.timesince import timesince
+
+from ..definitions import humanize
+from ..models import Event, StepRun
+from ..queries import catalog
+
+OUTCOME_LABELS = {"approved": "Approve", "rejected": "Reject"}
+PAYLOAD_DEPTH = 8
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRow:
+    """One task as the inbox and the task page's header show it."""
+
+    run: StepRun
+    case_number: str
+    title: str
+    workflow: str
+    waited: str
+    time_left: str
+    overdue: bool
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One value of the application; `children` for a nested object or list."""
+
+    label: str
+    text: str = ""
+    children: tuple["Field", ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """One event of the history, with its details as readable pairs."""
+
+    event: Event
+    step: str
+    actor: str
+    details: tuple[tuple[str, str], ...]
+
+
+def task_row(run: StepRun, now: datetime) -> TaskRow:
+    """The display values of one task (no query: the definition and spec are cached)."""
+    spec = catalog.spec_of(run.instance)
+    started = run.started_at or run.created_at
+    time_left, overdue = _time_left(run.due_at, now)
+    return TaskRow(
+        run=run,
+        case_number=run.instance.case_number,
+        title=spec.step(run.step_id).display_title,
+        workflow=spec.display_name,
+        waited=timesince(started, now, depth=2),
+        time_left=time_left,
+        overdue=overdue,
+        url=reverse("workflows:task", args=[run.pk]),
+    )
+
+
+def _time_left(due: datetime | None, now: datetime) -> tuple[str, bool]:
+    if due is None:
+        return "no deadline", False
+    if due <= now:
+        return f"overdue by {timesince(due, now, depth=2)}", True
+    return f"{timesince(now, due, depth=2)} left", False
+
+
+def payload_fields(value: Any, depth: int = 0) -> tuple[Field, ...]:
+    """The application as labelled fields, nested objects and lists as children."""
+    if isinstance(value, dict):
+        items = [(humanize(str(key)) or str(key), item) for key, item in value.items()]
+    elif isinstance(value, list):
+        items = [(f"#{number}", item) for number, item in enumerate(value, 1)]
+    else:
+        return (Field("Value", _scalar(value)),)
+    return tuple(_field(label, item, depth) for label, item in items)
+
+
+def _field(label: str, value: Any, depth: int) -> Field:
+    if isinstance(value, dict | list) and value and depth < PAYLOAD_DEPTH:
+        return Field(label, children=payload_fields(value, depth + 1))
+    return Field(label, _scalar(value))
+
+
+def _scalar(value: Any) -> str:
+    match value:
+        case None | "" | [] | {}:
+            return "—"
+        case bool():
+            return "Yes" if value else "No"
+        case dict() | list():  # nested deeper than PAYLOAD_DEPTH
+            return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def event_row(event: Event, titles: dict[str, str]) -> EventRow:
+    details = tuple(
+        (humanize(str(key)), v if isinstance(v, str) else _scalar(v))
+        for key, v in event.detail.items()
+        if v not in (None, "", [], {})
+    )
+    actor = event.actor.removeprefix("user:")
+    return EventRow(event, titles.get(event.step, event.step), actor, details)
+
+
+def outcome_label(result: str) -> str:
+    """The button text of an outcome: "Approve", "Reject", "Needs info"."""
+    return OUTCOME_LABELS.get(result) or humanize(result)

@@ -1,0 +1,204 @@
+"""Public pages for citizens: the tracker of one application, and the form that finds it.
+
+The tracker shows the steps of the definition and their state, never the payload, comments
+or who works on it. While the instance runs, its `step-list` partial polls itself; a poll
+that finds nothing new gets 204 (htmx swaps nothing), a poll that finds the instance ended
+gets the final partial, without a trigger, as django-htmx's 286 "stop polling".
+"""
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.timesince import timesince
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import HttpResponseStopPolling
+from django_htmx.middleware import HtmxDetails
+
+from ..models import Status, StepRun, WorkflowInstance, parse_case_number
+from ..queries import catalog, progress, stats
+
+TRACK = "workflows_app/track.html"
+FIND = "workflows_app/track_find.html"
+POLL_SECONDS = 5
+NOSCRIPT_REFRESH_SECONDS = 20  # without JavaScript the page reloads itself, more gently
+QUERY_MAX = 300
+
+STATE_LABELS = {
+    "done": _("Done"),
+    "current": _("In progress"),
+    "waiting": _("Waiting for a member of staff"),
+    "escalated": _("Passed to a senior officer"),
+    "failed": _("Could not be completed"),
+    "skipped": _("Not needed"),
+    "upcoming": _("Coming up"),
+}
+WAITING_FOR_REPLY = _("Waiting for a reply from another service")
+NOT_REACHED = _("Not reached")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the application's status means for the citizen, and what they can do next."""
+
+    title: str
+    next: str
+
+
+OUTCOMES = {
+    Status.RUNNING: Outcome(
+        _("In progress"),
+        _(
+            "You do not need to do anything now. This page updates itself as your application moves on."
+        ),
+    ),
+    Status.COMPLETED: Outcome(
+        _("Complete"),
+        _(
+            "Your application has been dealt with. You will receive the decision by the contact details you gave."
+        ),
+    ),
+    Status.REJECTED: Outcome(
+        _("Not approved"),
+        _(
+            "Your application was not approved. The message we send you explains why. You may apply again, or contact the office and quote your case number to ask about the decision."
+        ),
+    ),
+    Status.FAILED: Outcome(
+        _("Stopped because of a problem on our side"),
+        _(
+            "Your application could not be processed because of a technical problem, not because of anything you did. Please contact the office and quote your case number: staff can restart it where it stopped."
+        ),
+    ),
+    Status.CANCELLED: Outcome(
+        _("Cancelled"),
+        _(
+            "This application was cancelled and will not go further. If you did not expect this, contact the office and quote your case number."
+        ),
+    ),
+}
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+@dataclass(frozen=True, slots=True)
+class StepRow:
+    """One step of the timeline as the citizen reads it."""
+
+    view: progress.StepView
+    label: str
+    is_current: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """How long the current step usually takes and when it should be done."""
+
+    typical: str
+    expected: datetime
+    late: bool
+
+
+@require_GET
+@never_cache
+@vary_on_headers("HX-Request")
+def track(request: HtmxHttpRequest, instance_id: str) -> HttpResponse:
+    instance, runs = progress.instance_with_runs(instance_id)
+    if instance is None:
+        return not_found(request)
+    context = tracker_context(instance, runs, now=timezone.now())
+    if not request.htmx:
+        return render(request, TRACK, context)
+    if request.GET.get("seen") == context["version"] and not instance.is_finished:
+        return HttpResponse(status=204)
+    body = render_to_string(f"{TRACK}#step-list", {**context, "announce": True}, request)
+    return HttpResponseStopPolling(body) if instance.is_finished else HttpResponse(body)
+
+
+@require_GET
+@never_cache
+def track_find(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "")[:QUERY_MAX].strip()
+    instance = find_instance(query) if query else None
+    if instance is not None:
+        return redirect(instance.tracker_url)
+    error = _("We could not find an application with that reference.") if query else ""
+    return render(request, FIND, {"query": query, "error": error})
+
+
+def not_found(request: HttpRequest) -> HttpResponse:
+    return render(request, "404.html", status=404)
+
+
+def tracker_context(instance: WorkflowInstance, runs: list[StepRun], *, now: datetime) -> dict:
+    """Everything the tracker shows, from the instance and its runs (plus one query for a
+    typical duration, cached)."""
+    views = progress.step_views(instance, runs)
+    rows = [StepRow(view, _label(instance, view), _is_current(view)) for view in views]
+    current = next((row for row in rows if row.is_current), None)
+    return {
+        "instance": instance,
+        "workflow_name": catalog.spec_of(instance).display_name,
+        "rows": rows,
+        "current": current,
+        "estimate": _estimate(instance, current.view, now) if current else None,
+        "outcome": OUTCOMES[instance.status],
+        "version": _version(instance, views),
+        "poll_seconds": POLL_SECONDS,
+        "noscript_refresh": NOSCRIPT_REFRESH_SECONDS,
+    }
+
+
+def _is_current(view: progress.StepView) -> bool:
+    return view.run is not None and view.run.is_open
+
+
+def _label(instance: WorkflowInstance, view: progress.StepView) -> str:
+    if view.state == "upcoming" and instance.is_finished:
+        return NOT_REACHED
+    if view.state == "waiting" and not view.run.is_for_a_person:
+        return WAITING_FOR_REPLY
+    return STATE_LABELS[view.state]
+
+
+def _estimate(
+    instance: WorkflowInstance, view: progress.StepView, now: datetime
+) -> Estimate | None:
+    typical = stats.typical_duration(instance.pinned.key, view.id)
+    if typical is None:
+        return None
+    expected = (view.started_at or view.run.created_at) + typical
+    return Estimate(typical=timesince(now - typical, now), expected=expected, late=expected < now)
+
+
+def _version(instance: WorkflowInstance, views: list[progress.StepView]) -> str:
+    """A short fingerprint of what the timeline shows; a poll with the same one gets 204."""
+    shown = [(v.id, v.state, v.started_at, v.ended_at, v.due_at) for v in views]
+    return hashlib.sha256(repr((instance.status, shown)).encode()).hexdigest()[:16]
+
+
+_UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}", re.I)
+
+
+def find_instance(text: str) -> WorkflowInstance | None:
+    """The instance a tracking link (or its id) or a case number such as BP-2026-000042 names."""
+    if match := _UUID.search(text):
+        return progress.instance_by_uuid(match.group())
+    parsed = parse_case_number(text)
+    if parsed is None:
+        return None
+    instance = WorkflowInstance.objects.filter(pk=parsed[2]).first()
+    # The number is the key; prefix and year must match too, so a typo finds nothing.
+    if instance is not None and parse_case_number(instance.case_number) == parsed:
+        return instance
+    return None

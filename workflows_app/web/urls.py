@@ -1,0 +1,38 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path, re_path
+
+from . import api, inbox, task_actions, tracker
+from . import board as board_views
+from .health import healthz
+
+app_name = "workflows"
+
+urlpatterns = [
+    path("api/workflows/start", api.start, name="api-start"),
+    path("api/workflows/<str:instance_id>/status", api.status, name="api-status"),
+    path("api/workflows/<str:instance_id>/cancel", api.cancel, name="api-cancel"),
+    path("api/workflows/<str:instance_id>/retry", api.retry, name="api-retry"),
+    path("api/tasks/<str:task_id>/complete", api.complete_task, name="api-complete-task"),
+    path("api/openapi.json", api.openapi, name="api-openapi"),
+    re_path(r"^api/", api.not_found),
+    path("healthz", healthz, name="healthz"),
+    path("track/", tracker.track_find, name="track-find"),
+    path("track/<str:instance_id>/", tracker.track, name="track"),
+    path("board/", board_views.board, name="board"),
+    path("tasks/", inbox.inbox, name="inbox"),
+    path("tasks/<uuid:run_id>/", inbox.task, name="task"),
+    path("tasks/<uuid:run_id>/claim", task_actions.claim, name="task-claim"),
+    path("tasks/<uuid:run_id>/release", task_actions.release, name="task-release"),
+    path("tasks/<uuid:run_id>/decide", task_actions.decide, name="task-decide"),
+    path("tasks/<uuid:run_id>/reassign", task_actions.reassign, name="task-reassign"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path(
+        "accounts/logout/",
+        auth_views.LogoutView.as_view(next_page="workflows:login"),
+        name="logout",
+    ),
+]
