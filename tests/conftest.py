@@ -13,9 +13,24 @@ def _fresh_caches():
     catalog.clear()
 
 
+@pytest.fixture(autouse=True)
+def _python_steps_where_they_ship(request, settings):
+    """Python steps run in the caller after its commit, as the site runs them by default;
+    tests of the worker path (a step sent through the queue) say so: @pytest.mark.worker_path."""
+    if request.node.get_closest_marker("worker_path"):
+        settings.HMS_INLINE_PYTHON_STEPS = False
+
+
 def pytest_configure(config):
     """Fast password hashing: tests create many users and never need real strength."""
     from django.conf import settings
+    from django.test import TestCase
+
+    from tests.committing import CommittingClient
+
+    # A request's work after its commit (python steps in the caller, queue messages) happens
+    # in tests too, as in production (tests/committing.py).
+    TestCase.client_class = CommittingClient
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Failed sign-ins in tests must not count against later runs in the shared cache.
@@ -29,11 +44,6 @@ def pytest_configure(config):
         },
     }
     settings.HMS_LOGIN_CACHE = "login-attempts"
-    # Most tests drive the worker path one message at a time (StandInQueue, run_queued), so a
-    # python step after a start or a decision waits in the queue here. The caller path that
-    # the site uses by default is tested in test_inline.py, and the real-cluster, chaos and
-    # browser-server processes run with the default.
-    settings.HMS_INLINE_PYTHON_STEPS = False
 
 
 @pytest.fixture(scope="session", autouse=True)

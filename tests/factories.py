@@ -5,6 +5,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
+from tests.committing import as_committed
 from workflows_app import definitions, runtime, tasks
 from workflows_app.authoring import publishing
 from workflows_app.models import (
@@ -62,10 +63,25 @@ def simple_workflow(key: str = "simple", steps: list[dict[str, Any]] | None = No
     return make_definition({"id": key, "steps": steps, **extra})
 
 
+def http_workflow(key: str = "held", **extra: Any) -> WorkflowDefinition:
+    """One http step at an address nobody answers: an instance stays running, its step queued."""
+    make_service("heldHttpSvc", "http")
+    return make_definition({"id": key, "steps": [{"id": "one", "service": "heldHttpSvc"}], **extra})
+
+
+def committed(action, *args, **kwargs):
+    """Run `action` as if its transactions committed (the test's own transaction never does):
+    its on_commit work runs, such as python steps run in the caller, as in production."""
+    return as_committed(action, *args, **kwargs)
+
+
 def start(
     definition: WorkflowDefinition, payload: dict | None = None, **kwargs
 ) -> WorkflowInstance:
-    instance, _ = runtime.start_instance(definition=definition, payload=payload or {}, **kwargs)
+    """Start an instance as the API does: its python steps then run in this caller."""
+    instance, _ = committed(
+        runtime.start_instance, definition=definition, payload=payload or {}, **kwargs
+    )
     return instance
 
 
@@ -75,7 +91,7 @@ def run_queued(instance: WorkflowInstance) -> None:
         run = StepRun.objects.filter(instance=instance, state=RunState.QUEUED).first()
         if run is None:
             return
-        tasks.run_step(str(run.pk), run.attempts)
+        committed(tasks.run_step, str(run.pk), run.attempts)
 
 
 def make_token(name: str = "portal", **fields: Any) -> str:

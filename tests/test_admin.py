@@ -15,6 +15,7 @@ from pytest_httpserver import HTTPServer
 from standardwebhooks.webhooks import Webhook
 
 from tests.factories import (
+    committed,
     make_definition,
     make_seed_services,
     make_service,
@@ -121,10 +122,8 @@ class AuthoringInTheAdminTests(TestCase):
             f"{ADMIN}/workflowdefinition/{definition.pk}/history/"
         ).content.decode()
         assert "Published from the draft permit." in history and "ava" in history
-        instance, _ = runtime.start_instance(definition=definition, payload={"applicant": "Ann"})
-        run_queued(instance)
-        runtime.complete_task(run_id=waiting_run(instance).pk, result="approved", actor="rita")
-        run_queued(instance)
+        instance = start(definition, {"applicant": "Ann"})
+        committed(runtime.complete_task, run_id=waiting_run(instance).pk, result="approved")
         instance.refresh_from_db()
         assert instance.status == Status.COMPLETED
         assert list(instance.runs.values_list("step_id", flat=True)) == [
@@ -145,8 +144,7 @@ class AuthoringInTheAdminTests(TestCase):
         assert catalog.spec_of(second).step_ids == ("check", "review", "archive", "notify")
         first.refresh_from_db()
         assert catalog.spec_of(first).step_ids == ("check", "review", "notify")  # frozen
-        runtime.complete_task(run_id=waiting_run(running).pk, result="approved", actor="rita")
-        run_queued(running)
+        committed(runtime.complete_task, run_id=waiting_run(running).pk, result="approved")
         running.refresh_from_db()
         assert (running.definition_id, running.status) == (first.pk, Status.COMPLETED)
         assert "archive" not in running.runs.values_list("step_id", flat=True)

@@ -9,6 +9,7 @@ import json
 from datetime import datetime, timedelta
 from unittest.mock import patch
 
+from django.conf import settings
 from django.core.handlers.wsgi import WSGIRequest
 from django.db import connection
 from django.test import TestCase
@@ -19,6 +20,7 @@ from django.utils import timezone
 from jsonschema import Draft202012Validator
 
 from tests.factories import (
+    http_workflow,
     make_definition,
     make_seed_services,
     make_service,
@@ -330,7 +332,7 @@ class TokenTests(ApiCase):
         self.instance = start(self.definition)
 
     def test_no_token_is_401_on_every_endpoint_that_is_not_public(self):
-        task = StepRun.objects.get(instance=self.instance)
+        task = StepRun.objects.get(instance=self.instance, step_id="approve")
         calls = [
             ("POST", START, {"workflowId": "building-permit", "payload": {}}),
             ("GET", status_url(self.instance), None),
@@ -371,7 +373,7 @@ class TokenTests(ApiCase):
         assert response.json() == {"error": "unauthorized", "detail": "this token has been revoked"}
 
     def test_a_token_without_the_scope_is_403_on_every_endpoint(self):
-        task = StepRun.objects.get(instance=self.instance)
+        task = StepRun.objects.get(instance=self.instance, step_id="approve")
         uuid = self.instance.uuid
         calls = [
             (
@@ -665,7 +667,7 @@ class CompleteTaskTests(ApiCase):
         assert [(r.step_id, r.state) for r in runs.order_by("created_at")] == [
             ("validate", "succeeded"),
             ("approve", "succeeded"),
-            ("notify", "queued"),
+            ("notify", "succeeded"),
         ]
 
     def test_an_unknown_or_malformed_task_id_is_404(self):
@@ -696,7 +698,7 @@ class CancelAndRetryTests(ApiCase):
         self.token = make_token()
 
     def test_cancel_answers_200_then_409_once_the_instance_has_ended(self):
-        instance = start(simple_workflow())
+        instance = start(http_workflow())
         url = f"/api/workflows/{instance.uuid}/cancel"
         response = self.post(url, {"reason": "sent twice"}, token=self.token)
         assert response.status_code == 200
@@ -730,12 +732,12 @@ class CancelAndRetryTests(ApiCase):
         }
 
     def test_cancel_without_a_body_is_allowed(self):
-        instance = start(simple_workflow())
+        instance = start(http_workflow())
         response = self.post(f"/api/workflows/{instance.uuid}/cancel", token=self.token)
         assert response.status_code == 200
 
     def test_retrying_a_running_instance_is_409(self):
-        instance = start(simple_workflow())
+        instance = start(http_workflow())
         response = self.post(f"/api/workflows/{instance.uuid}/retry", token=self.token)
         assert response.status_code == 409
         assert response.json() == {
@@ -755,10 +757,7 @@ class CancelAndRetryTests(ApiCase):
         from workflows_app.queries import catalog
 
         catalog.clear()
-        with (
-            patch("workflows_app.runtime.queue.async_task") as enqueue,
-            self.captureOnCommitCallbacks(execute=True),
-        ):
+        with patch("workflows_app.runtime.queue.async_task") as enqueue:
             response = self.post(f"/api/workflows/{instance.uuid}/retry", token=self.token)
         assert response.status_code == 200
         document = response.json()
@@ -853,14 +852,16 @@ class QueryBudgetTests(ApiCase):
         assert self.status_queries(instance) == 3
 
     def test_start_takes_a_fixed_number_of_queries(self):
-        simple_workflow("budget")
+        http_workflow("budget")  # the start alone: python steps after it are budgeted elsewhere
         body = {"workflowId": "budget", "payload": {}}
         self.post(START, body, token=self.token)  # warm the per-process caches
-        # token, definition, savepoint, instance, run, release
-        with self.assertNumQueries(6):
+        # token, definition, savepoint, instance, run, release, and after commit the message
+        # to the workers (an insert on the ORM broker; the Redis broker is no query)
+        message = 0 if settings.REDIS_URL else 1
+        with self.assertNumQueries(6 + message):
             assert self.post(START, body, token=self.token).status_code == 201
         # + the lookup of the key
-        with self.assertNumQueries(7):
+        with self.assertNumQueries(7 + message):
             self.post(START, body, token=self.token, headers={"Idempotency-Key": "q"})
         with self.assertNumQueries(3):  # token, definition, the earlier instance
             assert (

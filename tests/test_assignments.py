@@ -337,9 +337,8 @@ class WorkingTimeDeadlineTests(TaskTestCase):
         from datetime import datetime
         from zoneinfo import ZoneInfo
 
-        from workflows_app.runtime.guards import due_time
-
         from workflows_app.definitions import parse_duration
+        from workflows_app.runtime.guards import due_time
 
         friday_3pm = datetime(2026, 11, 27, 15, 0, tzinfo=ZoneInfo("Europe/Brussels"))
         due = due_time(parse_duration("2 working days"), friday_3pm)
@@ -349,6 +348,7 @@ class WorkingTimeDeadlineTests(TaskTestCase):
 class SweepScheduleTests(TestCase):
     def test_exactly_one_sweep_schedule_exists_however_often_it_is_ensured(self):
         from django_q.models import Schedule
+
         from workflows_app.runtime.schedules import SWEEP, ensure_schedules
 
         Schedule.objects.create(name=SWEEP, func="x")  # a duplicate left by an old deploy

@@ -260,9 +260,9 @@ class DecisionTests(InboxTestCase):
         task.refresh_from_db()
         instance = WorkflowInstance.objects.get(pk=task.instance_id)
         assert (task.state, task.result, task.comment) == ("succeeded", "approved", "All in order.")
-        assert instance.current_step == "notify"
+        assert instance.status == "completed"  # notify ran right after the decision's commit
         page = self.client.get(task_url(task))
-        assert "moves on to “Notify”" in page.text and "This task is closed" in page.text
+        assert "Recorded “Approve”" in page.text and "This task is closed" in page.text
 
     def test_approving_with_htmx_swaps_the_panel_and_the_history_in_place(self):
         task = self.reach_approve()
@@ -357,7 +357,7 @@ class ClaimTests(InboxTestCase):
         accepted = client.post(task_url(task, "claim"), **HTMX)
         assert accepted.status_code == 200 and "You accepted this task" in accepted.text
         client.post(task_url(task, "decide"), {"result": "approved"})
-        assert WorkflowInstance.objects.get(pk=task.instance_id).current_step == "notify"
+        assert WorkflowInstance.objects.get(pk=task.instance_id).status == "completed"
         assert StepRun.objects.get(pk=task.pk).completed_by == "user:bob"
 
 

@@ -1,8 +1,8 @@
 """Python steps after a start or a decision run in the caller's process (HMS_INLINE_PYTHON_STEPS).
 
-The site's default: no queue hop for in-process steps, as Camunda and viewflow do it, while
-HTTP steps, retries and redeliveries still go to the workers. The rest of the suite drives the
-worker path (conftest turns this off); here the caller path is proven on its own.
+The site's default, and the suite's: no queue hop for in-process steps, as Camunda and viewflow
+do it, while HTTP steps, retries and redeliveries still go to the workers. Here the caller path
+is proven on its own: what the caller sees, failures, recovery after a kill, statement counts.
 """
 
 import os

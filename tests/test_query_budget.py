@@ -9,6 +9,7 @@ worker or a person makes, never the test's own look-ups.
 
 from unittest.mock import patch
 
+import pytest
 from django.db import connection
 from django.test import TestCase, override_settings
 from django.test.utils import CaptureQueriesContext
@@ -35,6 +36,7 @@ def data_statements(queries: CaptureQueriesContext) -> list[str]:
 
 
 @override_settings(HMS_NOTIFY_TASKS=False)
+@pytest.mark.worker_path
 class StatementsPerInstanceTests(TestCase):
     """Whole life of one instance on the worker path (HMS_INLINE_PYTHON_STEPS off: every step
     after a start or a decision goes through the queue): start, each worker pass, each
@@ -105,10 +107,12 @@ class StatementsPerInstanceTests(TestCase):
 
 
 class StatementsPerRequestTests(TestCase):
-    """The API's hot paths, through the test client with a bearer token."""
+    """The API's hot paths, through the test client with a bearer token. Validation is an
+    HTTP service here, so a start is the start alone (python steps that run in the request
+    after a start are counted in test_inline.py)."""
 
     def setUp(self):
-        make_seed_services()
+        make_seed_services("http")
         self.definition = make_definition()
         self.auth = {"HTTP_AUTHORIZATION": f"Bearer {make_token()}"}
 

@@ -22,6 +22,7 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from tests.factories import (
+    committed,
     make_seed_services,
     make_service,
     make_token,
@@ -288,14 +289,14 @@ class SignedCallbackTests(TestCase):
 class PublicPageTests(StaffSetup):
     def finish(self):
         make_user("zq7decider", "plan-reviewers")
-        runtime.complete_task(
+        committed(
+            runtime.complete_task,
             run_id=self.task.pk,
             result="approved",
             data={"note": SECRET},
             actor="user:zq7decider",
             comment=SECRET,
         )
-        run_queued(self.instance)
         self.instance.refresh_from_db()
         assert self.instance.status == "completed"
 

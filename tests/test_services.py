@@ -23,11 +23,12 @@ from workflows_app.models import Event, RunState, Status, StepRun, WorkflowInsta
 
 
 class StartInstanceTests(TestCase):
-    def test_start_creates_the_instance_and_queues_the_first_step_after_commit(self):
-        definition = simple_workflow()
+    def test_start_creates_the_instance_and_queues_an_http_first_step_after_commit(self):
+        make_service("httpSvc", "http")
+        definition = simple_workflow(steps=[{"id": "one", "service": "httpSvc"}])
         with patch("workflows_app.runtime.queue.async_task") as enqueue:
             with self.captureOnCommitCallbacks(execute=False) as callbacks:
-                instance = start(definition)
+                instance, _ = runtime.start_instance(definition=definition, payload={})
             enqueue.assert_not_called()  # nothing is sent before commit
             for callback in callbacks:
                 callback()
@@ -73,7 +74,8 @@ class StartInstanceTests(TestCase):
         assert WorkflowInstance.objects.count() == 0
 
     def test_the_database_refuses_two_open_runs_for_one_instance(self):
-        instance = start(simple_workflow())
+        make_service("httpSvc", "http")
+        instance = start(simple_workflow(steps=[{"id": "one", "service": "httpSvc"}]))
         with pytest.raises(IntegrityError), transaction.atomic():
             StepRun.objects.create(instance=instance, step_id="two", state=RunState.QUEUED)
 
@@ -104,6 +106,7 @@ class RunningAutomatedStepsTests(TestCase):
         ]
         enqueue.assert_not_called()  # no queue hop between python steps
 
+    @pytest.mark.worker_path
     def test_a_duplicate_message_does_not_run_a_step_twice(self):
         instance = start(simple_workflow())
         run = StepRun.objects.get(instance=instance)
@@ -161,12 +164,10 @@ class HumanStepTests(TestCase):
             self.captureOnCommitCallbacks(execute=True),
         ):
             runtime.complete_task(run_id=task.pk, result="approved", actor="user:rev")
+        q.assert_not_called()  # notify runs right after the decision's commit, no queue hop
         instance = WorkflowInstance.objects.get(pk=task.instance_id)
         notify = StepRun.objects.get(instance=instance, step_id="notify")
-        q.assert_called_once_with("workflows_app.tasks.run_step", str(notify.pk), 0, save=False)
-        run_queued(instance)
-        instance.refresh_from_db()
-        assert instance.status == Status.COMPLETED
+        assert (notify.state, instance.status) == (RunState.SUCCEEDED, Status.COMPLETED)
         assert len(mail.outbox) == 1 and mail.outbox[0].to == ["ada@example.org"]
 
     def test_a_second_completion_is_refused_and_recorded(self):
@@ -196,20 +197,17 @@ class HumanStepTests(TestCase):
 class OperatorTests(TestCase):
     def test_cancel_ends_a_running_instance_and_closes_its_step(self):
         make_seed_services()
-        instance = start(make_definition())
+        instance = start(make_definition())  # validated, now waiting at approve
         runtime.cancel_instance(instance_id=instance.pk, reason="duplicate", actor="ops")
         instance.refresh_from_db()
         assert (instance.status, instance.current_step) == (Status.CANCELLED, "")
-        assert StepRun.objects.get(instance=instance).state == RunState.CANCELLED
-        event = Event.objects.get(instance=instance)
-        assert (event.type, event.detail["reason"], event.step) == (
-            "cancelled",
-            "duplicate",
-            "validate",
-        )
+        assert StepRun.objects.get(instance=instance, step_id="approve").state == "cancelled"
+        event = Event.objects.get(instance=instance, type=Event.Type.CANCELLED)
+        assert (event.detail["reason"], event.step) == ("duplicate", "approve")
 
     def test_cancelling_an_ended_instance_is_refused(self):
-        instance = start(simple_workflow())
+        make_service("httpSvc", "http")
+        instance = start(simple_workflow(steps=[{"id": "one", "service": "httpSvc"}]))
         runtime.cancel_instance(instance_id=instance.pk, reason="x")
         with pytest.raises(TransitionNotAllowed):
             runtime.cancel_instance(instance_id=instance.pk, reason="again")

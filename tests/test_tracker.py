@@ -302,7 +302,7 @@ class SecurityHeaderTests(TestCase):
 
 class RunStateLabelTests(TestCase):
     def test_a_queued_automated_step_is_in_progress(self):
-        instance = start(permit_workflow(), PRIVATE_PAYLOAD)
+        instance = start(permit_workflow("http"), PRIVATE_PAYLOAD)
         assert StepRun.objects.get(instance=instance).state == RunState.QUEUED
         text = self.client.get(instance.tracker_url).content.decode()
         assert 'badge--current">In progress<' in text

@@ -5,7 +5,14 @@ from typing import Any
 
 from django.utils import timezone
 
-from tests.factories import make_definition, make_seed_services, make_service, run_queued, start
+from tests.factories import (
+    committed,
+    make_definition,
+    make_seed_services,
+    make_service,
+    run_queued,
+    start,
+)
 from workflows_app import runtime
 from workflows_app.models import RunState, StepRun, WorkflowDefinition, WorkflowInstance
 
@@ -41,9 +48,9 @@ PERMIT = {
 PRIVATE_PAYLOAD = {"applicant": "Zebulon Quixfarnsworth", "address": "17 Xylophone Lane"}
 
 
-def permit_workflow(**overrides: Any) -> WorkflowDefinition:
+def permit_workflow(validation_kind: str = "python", **overrides: Any) -> WorkflowDefinition:
     """The building permit: automated check, a reviewer's decision, then a notification."""
-    make_seed_services()
+    make_seed_services(validation_kind)
     return make_definition(PERMIT, **overrides)
 
 
@@ -74,8 +81,13 @@ def review(
 ) -> WorkflowInstance:
     """The reviewer decides; any automated step after that runs too."""
     run = StepRun.objects.get(instance=instance, state=RunState.WAITING)
-    runtime.complete_task(
-        run_id=run.pk, result=result, data=data, actor="reviewer", comment=comment
+    committed(
+        runtime.complete_task,
+        run_id=run.pk,
+        result=result,
+        data=data,
+        actor="reviewer",
+        comment=comment,
     )
     run_queued(instance)
     instance.refresh_from_db()
