@@ -43,7 +43,7 @@ class StartFailed(RuntimeError):
 def django_env(*, database_url: str, redis_url: str = "", **extra: str) -> dict[str, str]:
     """This process's environment pointed at one database and broker (no Redis: ORM broker)."""
     env = {**os.environ, "DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
-    env["DJANGO_SETTINGS_MODULE"] = "hms_site.settings"
+    env["DJANGO_SETTINGS_MODULE"] = "tests.process_settings"
     env.pop("REDIS_URL", None)
     if redis_url:
         env["REDIS_URL"] = redis_url

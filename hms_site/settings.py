@@ -1,7 +1,10 @@
 """Settings for HMS Workflow Orchestration.
 
-One file. The environment sets only what differs per deployment (CONTRACT §6): the database,
-the broker, secrets and hosts. Everything else is fixed here.
+One file. The environment sets only what differs per deployment (docs/deploy.md lists
+every variable): the database, the broker, secrets, hosts, the public URL, mail, and the
+limits an operator chooses (workers per machine, the longest a step may run, sign-in limits).
+Tuning constants (leases, timer intervals, health thresholds) are fixed here as settings with
+their reasons; tests that start processes shorten them through tests/process_settings.py.
 """
 
 import os
@@ -73,7 +76,7 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------
 # SQLite by default. WAL, a busy timeout and IMMEDIATE transactions let the web server and
-# several qcluster processes share the file without "database is locked" (DJANGO-Q2.md).
+# several qcluster processes share the file without "database is locked" (docs/queue.md).
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
 # Persistent connections (60 s) on both: on SQLite a new connection per request costs more
 # than its queries (open, PRAGMAs, schema parse, a cold page cache; docs/BENCHMARKS.md).
@@ -91,14 +94,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Queue (django-q2) ----------------------------------------------------------------------
 # Our rows are the source of truth: django-q2 never retries our jobs (max_attempts=1,
 # ack_failures), our own step-run rows hold attempts, backoff and leases.
-# Ordering that keeps one step run in one worker at a time (DJANGO-Q2.md, rule 5):
+# Ordering that keeps one step run in one worker at a time (docs/queue.md):
 #   HTTP read timeout < task timeout < step lease, and task timeout < broker retry.
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# The longest one job may run (an operator's limit: raise it for slow services).
 HMS_TASK_TIMEOUT = int(os.environ.get("HMS_TASK_TIMEOUT", "90"))
 # Seconds a worker holds a claimed step run before the timer gives it to another worker.
-HMS_STEP_LEASE_SECONDS = int(os.environ.get("HMS_STEP_LEASE_SECONDS", str(HMS_TASK_TIMEOUT + 10)))
+HMS_STEP_LEASE_SECONDS = HMS_TASK_TIMEOUT + 10
 # Seconds after enqueueing before the timer re-enqueues a message that was never taken.
-HMS_REDELIVERY_SECONDS = int(os.environ.get("HMS_REDELIVERY_SECONDS", "60"))
+HMS_REDELIVERY_SECONDS = 60
 Q_CLUSTER = {
     "name": "hms",
     "workers": int(os.environ.get("HMS_WORKERS", "2")),
@@ -117,7 +121,7 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
-# Cluster stats live in the cache, so every process must share it (DJANGO-Q2.md).
+# Cluster stats live in the cache, so every process must share it (docs/queue.md).
 CACHES = {
     "default": (
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
@@ -134,10 +138,10 @@ CACHES = {
 HMS_PUBLIC_URL = os.environ.get("HMS_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 HMS_PYTHON_SERVICES = _env_list("HMS_PYTHON_SERVICES", "workflows_app.builtin")
 # How often the timer thread of each qcluster worker looks for due step runs.
-HMS_TIMER_INTERVAL = float(os.environ.get("HMS_TIMER_INTERVAL", "0.5"))
+HMS_TIMER_INTERVAL = 0.5
 HMS_MAX_BODY_BYTES = 1024 * 1024
 # A claimed task nobody acted on goes back to its group after this many seconds.
-HMS_CLAIM_RELEASE_SECONDS = int(os.environ.get("HMS_CLAIM_RELEASE_SECONDS", str(4 * 3600)))
+HMS_CLAIM_RELEASE_SECONDS = 4 * 3600
 # Reminders to the assignee at these fractions of the time allowed.
 HMS_REMINDER_FRACTIONS = (0.5, 0.9)
 # A python step that follows a start, decision or callback runs in the caller's process after
@@ -146,7 +150,7 @@ HMS_INLINE_PYTHON_STEPS = _env_bool("HMS_INLINE_PYTHON_STEPS", True)
 # Email assignees about new, reminded, escalated and reassigned tasks.
 HMS_NOTIFY_TASKS = _env_bool("HMS_NOTIFY_TASKS", True)
 # Where a task goes when its escalation ladder has run out.
-HMS_SUPERVISORS_GROUP = os.environ.get("HMS_SUPERVISORS_GROUP", "Supervisors")
+HMS_SUPERVISORS_GROUP = "Supervisors"
 
 # --- Auth, i18n, static, email --------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -217,9 +221,9 @@ LOGGING = {
 # --- Health (/healthz) ----------------------------------------------------------------------
 # Each worker's timer thread records a tick at most every 10 s, so a "timer" tick older than
 # this means no worker is polling (stopped or frozen); keep it well above 10 s.
-HMS_HEALTH_STALE_SECONDS = int(os.environ.get("HMS_HEALTH_STALE_SECONDS", "60"))
+HMS_HEALTH_STALE_SECONDS = 60
 # The scheduled sweep runs every minute from django-q2's scheduler (passes ~30 s apart).
-HMS_HEALTH_SWEEP_STALE_SECONDS = int(os.environ.get("HMS_HEALTH_SWEEP_STALE_SECONDS", "300"))
+HMS_HEALTH_SWEEP_STALE_SECONDS = 300
 
 # --- Production (DEBUG=false): a real secret, HTTPS only, real mail (docs/deploy.md) -------
 from django.core.exceptions import ImproperlyConfigured  # noqa: E402

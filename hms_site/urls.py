@@ -6,6 +6,6 @@ urlpatterns = [
     path("", include("workflows_app.web.urls")),
 ]
 
-# Under /api/ these answer JSON (CONTRACT §3); elsewhere they fall back to Django's pages.
+# Under /api/ these answer JSON (docs/api.md); elsewhere they fall back to Django's pages.
 handler400 = "workflows_app.web.api.bad_request"
 handler500 = "workflows_app.web.api.server_error"

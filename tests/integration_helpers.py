@@ -244,7 +244,7 @@ def subprocess_env(*, database: Path, **overrides: str) -> dict[str, str]:
     """The environment of a manage.py subprocess on `database`: the ORM broker, INFO logs."""
     env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
     env.update(
-        DJANGO_SETTINGS_MODULE="hms_site.settings",
+        DJANGO_SETTINGS_MODULE="tests.process_settings",
         DATABASE_URL=f"sqlite:///{database}",
         PYTHONUNBUFFERED="1",
         LOG_LEVEL="INFO",

@@ -2,7 +2,7 @@
 
 Pure: no database, no network, no imports of named callables. Every problem of a document is
 collected (file, workflow, step, field and line) before InvalidDefinition is raised, so an
-author fixes a file in one pass. CONTRACT.md sections 1 and 2 define the format.
+author fixes a file in one pass. docs/definitions.md and docs/http-services.md describe the format.
 
 Modules: specs (the dataclasses), problems (Problem, InvalidDefinition, placing by path),
 workflow_rules, step_rules, routing and service_rules (the checks), checks (helpers they

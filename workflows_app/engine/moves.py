@@ -43,7 +43,7 @@ def advance(
     payload: Mapping[str, Any],
     context: Mapping[str, Any],
 ) -> Move:
-    """Where an instance goes after `step_id` finishes with `result` (CONTRACT §1, routing)."""
+    """Where an instance goes after `step_id` finishes with `result` (docs/definitions.md, routing)."""
     step = spec.step(step_id)
     if result in step.on:
         return move_to(step.on[result])

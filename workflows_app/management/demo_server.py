@@ -1,7 +1,7 @@
 """Demo HTTP services for `make run`, so the seed example runs as written (127.0.0.1:9001).
 
 `POST /validate` checks the application in the request's payload and answers
-`{"result": "ok"}` or `{"result": "rejected", "data": {"reasons": [...]}}` (CONTRACT §2).
+`{"result": "ok"}` or `{"result": "rejected", "data": {"reasons": [...]}}` (docs/http-services.md).
 """
 
 import json

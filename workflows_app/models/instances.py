@@ -121,7 +121,7 @@ class StepRun(models.Model):
     error = models.TextField(blank=True)
     wake_at = models.DateTimeField(null=True, blank=True)
     due_at = models.DateTimeField(null=True, blank=True)
-    # Human tasks (issue 4 builds on these): who may act, and the escalation level reached.
+    # Human tasks: who may act, and the escalation level reached.
     assignee_group = models.ForeignKey(
         Group, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -108,7 +108,7 @@ def step_views(instance: WorkflowInstance, runs: list[StepRun]) -> list[StepView
 
 
 def step_state(run: StepRun | None) -> str:
-    """The state word CONTRACT §3 uses for a step whose latest run is `run`."""
+    """The state word the status API uses for a step whose latest run is `run`."""
     if run is None or run.state == RunState.CANCELLED:
         return "upcoming"
     match run.state:

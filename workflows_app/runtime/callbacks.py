@@ -1,4 +1,4 @@
-"""Incoming callbacks signed the Standard Webhooks way (CONTRACT §2, DJANGO-Q2.md rule 8).
+"""Incoming callbacks signed the Standard Webhooks way (docs/http-services.md, docs/queue.md).
 
 The standardwebhooks package checks the HMAC in constant time and the ±5 minute timestamp
 window; this module adds the replay check (a webhook-id is accepted once) and turns every

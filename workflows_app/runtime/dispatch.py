@@ -75,7 +75,7 @@ def _answer(answer: Any, who: str) -> Outcome:
 
 
 def request_body(instance, run) -> dict[str, Any]:
-    """The JSON body CONTRACT §2 specifies."""
+    """The JSON body of the service protocol (docs/http-services.md)."""
     return {
         "instanceId": str(instance.uuid),
         "workflowId": instance.pinned.key,
@@ -120,7 +120,7 @@ def _call_http(service, instance, run) -> Outcome:
 
 
 def classify(code: int, headers: Mapping[str, str], content: bytes, name: str) -> Outcome:
-    """Outcome of an HTTP reply (CONTRACT §2)."""
+    """Outcome of an HTTP reply (docs/http-services.md)."""
     who = f"service '{name}'"
     if code == 202:
         return Outcome("accepted")

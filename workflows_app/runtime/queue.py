@@ -1,7 +1,7 @@
 """The one seam to the job queue (django-q2), so that a later switch stays cheap.
 
 Messages carry only ids: they may be duplicated or lost without harm, because the step-run
-row, not the queue, says what is to be done (DJANGO-Q2.md, rules 1-4). They name their
+row, not the queue, says what is to be done (docs/queue.md). They name their
 entry points in `workflows_app.tasks` by dotted path, as django-q2 requires; those paths are
 kept stable so that messages queued before a deploy still run after it.
 """

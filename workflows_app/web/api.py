@@ -1,4 +1,4 @@
-"""The JSON API (CONTRACT §3): parse, authorise, call a service or selector, serialize.
+"""The JSON API (docs/api.md): parse, authorise, call a service or selector, serialize.
 
 Every answer is JSON, errors included ({"error": CODE, "detail": TEXT}); exceptions are
 mapped to statuses in one place, `api_view`.
@@ -102,7 +102,7 @@ def start(request: HttpRequest) -> JsonResponse:
     answer = {
         "instanceId": str(instance.uuid),
         "caseNumber": instance.case_number,
-        # A new instance answers as its start made it, `running` (CONTRACT §3), even when
+        # A new instance answers as its start made it, `running` (docs/api.md), even when
         # python steps run in this request have moved it on; the status endpoint says where
         # it is now. A repeated Idempotency-Key answers with the instance as it is.
         "status": Status.RUNNING if created else instance.status,

@@ -1,4 +1,4 @@
-"""Plain functions that turn instances into the JSON CONTRACT §3 shows."""
+"""Plain functions that turn instances into the JSON of the status API (docs/api.md)."""
 
 from datetime import datetime
 from typing import Any

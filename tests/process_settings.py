@@ -1,0 +1,25 @@
+"""Settings of the processes tests start (qcluster, runserver, gunicorn): the site's own, with
+the clocks a test may shorten so that leases, redeliveries and health checks play out in
+seconds instead of minutes.
+
+The site reads these tuning constants from nowhere but hms_site/settings.py; here each may be
+overridden by an environment variable of the same name (e.g. HMS_STEP_LEASE_SECONDS=8).
+"""
+
+import os
+
+from hms_site import settings as _site
+from hms_site.settings import *  # noqa: F403
+
+TUNABLE = (
+    "HMS_STEP_LEASE_SECONDS",
+    "HMS_REDELIVERY_SECONDS",
+    "HMS_TIMER_INTERVAL",
+    "HMS_CLAIM_RELEASE_SECONDS",
+    "HMS_HEALTH_STALE_SECONDS",
+    "HMS_HEALTH_SWEEP_STALE_SECONDS",
+)
+
+for _name in TUNABLE:
+    if _name in os.environ:
+        globals()[_name] = type(getattr(_site, _name))(os.environ[_name])
