@@ -106,13 +106,13 @@ def _statements(vendor: str) -> list[str]:
             SELECT n, {uuid}, %(definition)s, 'running', 'approve', {payload}, {validated}, '',
                    'bench', %(now)s, %(now)s FROM ({numbers}) AS numbers""",
         f"""INSERT INTO {run} (id, instance_id, step_id, state, attempts, result, output, error,
-            escalation_level, escalation_exhausted, reminders_sent, completed_by, comment,
+            escalation_level, escalation_exhausted, reminders_sent, completed_by, reason, note,
             created_at, started_at, ended_at)
             SELECT {uuid}, n, 'validate', 'succeeded', 1, 'ok', {empty}, '', 0, false, 0, '', '',
-                   %(now)s, %(now)s, %(now)s FROM ({numbers}) AS numbers""",
+                   '', %(now)s, %(now)s, %(now)s FROM ({numbers}) AS numbers""",
         f"""INSERT INTO {run} (id, instance_id, step_id, state, attempts, result, error, wake_at,
             due_at, assignee_group_id, escalation_level, escalation_exhausted, reminders_sent,
-            completed_by, comment, created_at, started_at)
+            completed_by, reason, note, created_at, started_at)
             SELECT {uuid}, n, 'approve', 'waiting', 0, '', '', %(wake)s, %(due)s, %(group)s, 0,
-                   false, 0, '', '', %(now)s, %(now)s FROM ({numbers}) AS numbers""",
+                   false, 0, '', '', '', %(now)s, %(now)s FROM ({numbers}) AS numbers""",
     ]

@@ -70,6 +70,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.csp",
             ],
+            "libraries": {"moments": "workflows_app.web.moments"},
         },
     },
 ]

@@ -538,6 +538,7 @@ def insert_instances(definition, count: int) -> None:
         "definition_id": definition.pk,
         "context": {},
         "error": None,
+        "outcome": None,
         "idempotency_key": None,
         "request_digest": "",
         "started_by": "",

@@ -512,6 +512,7 @@ class StatusTests(ApiCase):
                 "dueAt": iso(task.due_at),
                 "attempts": 0,
             },
+            "outcome": None,
         }
 
     def test_times_are_iso_8601_with_a_time_zone(self):
@@ -657,7 +658,8 @@ class CompleteTaskTests(ApiCase):
 
     def test_a_second_completion_is_409_and_makes_no_second_transition(self):
         self.post(complete_url(self.task), {"result": "approved"}, token=self.token)
-        response = self.post(complete_url(self.task), {"result": "rejected"}, token=self.token)
+        second = {"result": "rejected", "reason": "Too late."}
+        response = self.post(complete_url(self.task), second, token=self.token)
         assert response.status_code == 409
         assert response.json() == {
             "error": "conflict",

@@ -48,11 +48,11 @@ class WhoMayActTests(TaskTestCase):
     def test_a_member_of_the_assigned_group_may_approve(self):
         task = self.task()
         instance = runtime.decide_task(
-            run_id=task.pk, user=self.reviewer, result="approved", comment="Plans comply."
+            run_id=task.pk, user=self.reviewer, result="approved", reason="Plans comply."
         )
         assert instance.current_step == "notify"
         task.refresh_from_db()
-        assert (task.result, task.completed_by, task.comment) == (
+        assert (task.result, task.completed_by, task.reason) == (
             "approved",
             "user:rita",
             "Plans comply.",

@@ -48,6 +48,30 @@ class OutcomeRoutingTests(SimpleTestCase):
             Status.RUNNING, step="b"
         )
 
+    def test_rejected_without_an_on_entry_ends_the_instance_rejected(self):
+        assert advance(make_spec(LINEAR), "a", "rejected") == Move(Status.REJECTED)
+        assert advance(self.spec({"other": "c"}), "a", "rejected") == Move(Status.REJECTED)
+
+    def test_rejected_with_an_on_entry_goes_where_on_says(self):
+        assert advance(self.spec({"rejected": "b"}), "a", "rejected") == Move(
+            Status.RUNNING, step="b"
+        )
+
+    def test_rejected_is_not_routed_by_next_or_conditions(self):
+        spec = make_spec(
+            [{"id": "a", "service": "s", "next": [{"if": "true", "goto": "c"}]}, *LINEAR[1:]]
+        )
+        assert advance(spec, "a", "rejected") == Move(Status.REJECTED)
+        plain = make_spec([{"id": "a", "service": "s", "next": "c"}, *LINEAR[1:]])
+        assert advance(plain, "a", "rejected") == Move(Status.REJECTED)
+
+    def test_only_an_on_entry_or_a_refusal_is_chosen_by_the_result(self):
+        spec = self.spec({"done": "end"})
+        assert engine.chosen_by_result(spec, "a", "done")
+        assert engine.chosen_by_result(spec, "a", "rejected")
+        assert not engine.chosen_by_result(spec, "a", "ok")
+        assert not engine.chosen_by_result(make_spec(LINEAR), "c", "ok")
+
     def test_on_reject_ends_the_instance_rejected(self):
         assert advance(self.spec({"rejected": "reject"}), "a", "rejected") == Move(Status.REJECTED)
 

@@ -254,12 +254,13 @@ class DecisionTests(InboxTestCase):
     def test_approving_without_javascript_completes_the_step_and_redirects_back(self):
         task = self.reach_approve()
         response = self.as_user(self.reviewer).post(
-            task_url(task, "decide"), {"result": "approved", "comment": "All in order."}
+            task_url(task, "decide"), {"result": "approved", "reason": "All in order.", "note": "Checked the plans."}
         )
         assert response.status_code == 302 and response["Location"] == task_url(task)
         task.refresh_from_db()
         instance = WorkflowInstance.objects.get(pk=task.instance_id)
-        assert (task.state, task.result, task.comment) == ("succeeded", "approved", "All in order.")
+        assert (task.state, task.result, task.reason) == ("succeeded", "approved", "All in order.")
+        assert task.note == "Checked the plans."
         assert instance.status == "completed"  # notify ran right after the decision's commit
         page = self.client.get(task_url(task))
         assert "Recorded “Approve”" in page.text and "This task is closed" in page.text
@@ -267,7 +268,7 @@ class DecisionTests(InboxTestCase):
     def test_approving_with_htmx_swaps_the_panel_and_the_history_in_place(self):
         task = self.reach_approve()
         response = self.as_user(self.reviewer).post(
-            task_url(task, "decide"), {"result": "rejected", "comment": "No plans."}, **HTMX
+            task_url(task, "decide"), {"result": "rejected", "reason": "No plans."}, **HTMX
         )
         assert response.status_code == 200
         assert response.text.strip().startswith('<section id="action-panel"')

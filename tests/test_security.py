@@ -295,7 +295,7 @@ class PublicPageTests(StaffSetup):
             result="approved",
             data={"note": SECRET},
             actor="user:zq7decider",
-            comment=SECRET,
+            note=SECRET,
         )
         self.instance.refresh_from_db()
         assert self.instance.status == "completed"

@@ -115,22 +115,24 @@ class RunningAutomatedStepsTests(TestCase):
         assert StepRun.objects.filter(instance=instance, step_id="one").count() == 1
         assert StepRun.objects.get(pk=run.pk).attempts == 1
 
-    def test_a_step_result_routes_by_on_to_reject(self):
+    def test_a_refusal_ends_the_instance_rejected_with_or_without_an_on_entry(self):
         make_service("checkSvc", callable="workflows_app.builtin.check_required_fields")
-        definition = make_definition(
-            {
-                "id": "chk",
-                "steps": [
-                    {"id": "check", "service": "checkSvc", "on": {"rejected": "reject"}},
-                    {"id": "after", "service": "checkSvc"},
-                ],
-            }
-        )
-        instance = start(definition, {"applicant": "Ada"})
-        run_queued(instance)
-        instance.refresh_from_db()
-        assert instance.status == Status.REJECTED
-        assert instance.context["check"] == {"reasons": ["address is missing"]}
+        for on in ({"rejected": "reject"}, {}):
+            definition = make_definition(
+                {
+                    "id": "chk",
+                    "steps": [
+                        {"id": "check", "service": "checkSvc", "on": on},
+                        {"id": "after", "service": "checkSvc"},
+                    ],
+                }
+            )
+            instance = start(definition, {"applicant": "Ada"})
+            run_queued(instance)
+            instance.refresh_from_db()
+            assert instance.status == Status.REJECTED
+            assert instance.context["check"] == {"reasons": ["the address of the site is missing"]}
+            assert not StepRun.objects.filter(instance=instance, step_id="after").exists()
 
     def test_a_python_service_that_raises_is_retried_then_fails_visibly(self):
         make_service("boomSvc", callable="workflows_app.builtin.does_not_exist_either")
@@ -174,7 +176,7 @@ class HumanStepTests(TestCase):
         task = self.reach_approve()
         runtime.complete_task(run_id=task.pk, result="approved")
         with pytest.raises(TransitionNotAllowed):
-            runtime.complete_task(run_id=task.pk, result="rejected")
+            runtime.complete_task(run_id=task.pk, result="rejected", reason="Too late.")
         assert StepRun.objects.filter(instance_id=task.instance_id, step_id="notify").count() == 1
         late = Event.objects.get(instance_id=task.instance_id, type=Event.Type.LATE_CALLBACK)
         assert late.result == "rejected"

@@ -134,13 +134,13 @@ class TrackerPageTests(TestCase):
         assert "Status: Cancelled" in text
         assert "applicant withdrew" not in text  # staff reasons stay internal
 
-    def test_no_payload_comment_or_staff_name_ever_appears(self):
+    def test_no_payload_staff_note_step_output_or_staff_name_ever_appears(self):
         instance = at_review()
         pages = [
             self.client.get(instance.tracker_url),
             self.client.get(instance.tracker_url, **HTMX),
         ]
-        review(instance, "approved", comment="Neighbour Ygritte objected", note="Xanthippe")
+        review(instance, "approved", note="Neighbour Ygritte objected", secret="Xanthippe")
         pages += [
             self.client.get(instance.tracker_url),
             self.client.get(instance.tracker_url, **HTMX),

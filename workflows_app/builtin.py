@@ -2,26 +2,20 @@
 
 from typing import Any
 
-from django.conf import settings
-from django.core.mail import send_mail
-
-from .queries import catalog
+from .queries import outcomes
+from .runtime import notifications
 
 
 def notify_applicant(instance, step) -> dict[str, Any]:
-    """Email the applicant (payload `email`) how their application stands."""
-    email = str(instance.payload.get("email") or "").strip()
-    if not email:
+    """Email the applicant (payload `email`) the decision so far, in plain words with its
+    reasons: the latest person's decision or refusal, else that the application is complete."""
+    if not notifications.applicant_email(instance):
         return {"result": "skipped", "data": {"reason": "the application has no email address"}}
-    outcome = instance.context.get("approve", {}).get("comment", "")
-    subject = f"Your application {instance.case_number}"
-    body = (
-        f"Hello,\n\nthere is news about your application {instance.case_number} "
-        f"({catalog.spec_of(instance).display_name}).\n\n"
-        f"{outcome}\n\nFollow it here: {settings.HMS_PUBLIC_URL}{instance.tracker_url}\n"
-    )
-    send_mail(subject, body, None, [email])
-    return {"result": "sent", "data": {"to": email}}
+    notifications.send_decision(instance, instance.decision)
+    return {"result": outcomes.DECISION_SENT, "data": {"to": notifications.applicant_email(instance)}}
+
+
+REQUIRED = {"applicant": "the applicant's name", "address": "the address of the site"}
 
 
 def accept(instance, step) -> dict[str, Any]:
@@ -31,7 +25,7 @@ def accept(instance, step) -> dict[str, Any]:
 
 def check_required_fields(instance, step) -> dict[str, Any]:
     """Answer `ok` when the payload has an applicant name and an address, else `rejected`."""
-    missing = [key for key in ("applicant", "address") if not instance.payload.get(key)]
+    missing = [label for key, label in REQUIRED.items() if not instance.payload.get(key)]
     if missing:
-        return {"result": "rejected", "data": {"reasons": [f"{key} is missing" for key in missing]}}
+        return {"result": "rejected", "data": {"reasons": [f"{label} is missing" for label in missing]}}
     return {"result": "ok", "data": {"checked": ["applicant", "address"]}}

@@ -77,7 +77,11 @@ def at_review(definition: WorkflowDefinition | None = None, **payload: Any) -> W
 
 
 def review(
-    instance: WorkflowInstance, result: str = "approved", comment: str = "", **data: Any
+    instance: WorkflowInstance,
+    result: str = "approved",
+    reason: str = "",
+    note: str = "",
+    **data: Any,
 ) -> WorkflowInstance:
     """The reviewer decides; any automated step after that runs too."""
     run = StepRun.objects.get(instance=instance, state=RunState.WAITING)
@@ -87,7 +91,8 @@ def review(
         result=result,
         data=data,
         actor="reviewer",
-        comment=comment,
+        reason=reason,
+        note=note,
     )
     run_queued(instance)
     instance.refresh_from_db()

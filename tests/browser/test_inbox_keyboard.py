@@ -70,7 +70,7 @@ def test_a_reviewer_signs_in_opens_a_task_and_approves_it_with_the_keyboard_alon
     page.keyboard.press("Enter")
     page.wait_for_url(f"**/tasks/{task.pk}/")
 
-    tab_to(page, lambda f: f["id"] == "decision-comment")
+    tab_to(page, lambda f: f["id"] == "decision-reason")
     page.keyboard.type("Plans meet the code.")
     approve = tab_to(page, lambda f: f["name"] == "result")
     assert approve["text"] == "Approve"
@@ -81,7 +81,7 @@ def test_a_reviewer_signs_in_opens_a_task_and_approves_it_with_the_keyboard_alon
     )
     task.refresh_from_db()
     instance.refresh_from_db()
-    assert (task.result, task.comment, task.completed_by) == (
+    assert (task.result, task.reason, task.completed_by) == (
         "approved",
         "Plans meet the code.",
         "user:rita",

@@ -6,7 +6,16 @@ returns a decision, so the rules are tested exhaustively with SimpleTestCase.
 - working_time: arithmetic on a business calendar
 """
 
-from .moves import TERMINAL_STATUS, Move, TransitionNotAllowed, advance, move_to, start
+from .moves import (
+    REFUSAL,
+    TERMINAL_STATUS,
+    Move,
+    TransitionNotAllowed,
+    advance,
+    chosen_by_result,
+    move_to,
+    start,
+)
 from .timeouts import (
     DEFAULT_RETRY,
     MAX_BACKOFF_SECONDS,
@@ -20,11 +29,13 @@ from .timeouts import (
 __all__ = [
     "DEFAULT_RETRY",
     "MAX_BACKOFF_SECONDS",
+    "REFUSAL",
     "TERMINAL_STATUS",
     "Move",
     "TimeoutAction",
     "TransitionNotAllowed",
     "advance",
+    "chosen_by_result",
     "due_time",
     "earliest",
     "move_to",

@@ -8,6 +8,7 @@ from ..definitions import StepSpec, WorkflowSpec
 from ..models.choices import Status
 
 TERMINAL_STATUS = {"end": Status.COMPLETED, "reject": Status.REJECTED, "fail": Status.FAILED}
+REFUSAL = "rejected"  # the result that ends an instance `rejected` when `on` does not route it
 
 
 class TransitionNotAllowed(Exception):
@@ -47,6 +48,8 @@ def advance(
     step = spec.step(step_id)
     if result in step.on:
         return move_to(step.on[result])
+    if result == REFUSAL:
+        return move_to("reject")  # R2: a refusal ends the instance unless `on` routes it
     if step.conditions:
         variables = {"payload": dict(payload), "context": dict(context), "result": result}
         for entry in step.conditions:
@@ -61,6 +64,12 @@ def advance(
     elif step.next:
         return move_to(step.next)
     return move_to(spec.following(step_id))
+
+
+def chosen_by_result(spec: WorkflowSpec, step_id: str, result: str) -> bool:
+    """Whether `result` itself chose where the instance goes after `step_id` (an `on` entry
+    or a refusal), rather than the step's place in the list or its plain `next`."""
+    return result in spec.step(step_id).on or result == REFUSAL
 
 
 def _condition_failed(step: StepSpec, condition: str, why: str) -> Move:

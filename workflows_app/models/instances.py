@@ -47,6 +47,11 @@ class WorkflowInstance(models.Model):
     payload = models.JSONField(default=dict)
     context = models.JSONField(default=dict, help_text=_("Outputs of finished steps, by step id."))
     error = models.JSONField(null=True, blank=True)
+    # {"result", "step", "reasons", "time"} of the latest decision so far (a person's answer
+    # or a refusal; what `notify` tells the applicant), and of what ended it (R2 `outcome`:
+    # NULL while running). Written with the move that records them: no query to look back.
+    decision = models.JSONField(null=True, blank=True)
+    outcome = models.JSONField(null=True, blank=True)
     # NULL, not "", when absent: the unique constraint must allow many instances without a key.
     idempotency_key = models.CharField(max_length=300, null=True, blank=True)  # noqa: DJ001
     request_digest = models.CharField(max_length=64, blank=True)
@@ -138,7 +143,9 @@ class StepRun(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     reminders_sent = models.PositiveSmallIntegerField(default=0)
     completed_by = models.CharField(max_length=150, blank=True)
-    comment = models.TextField(blank=True)
+    # A person's decision: `reason` is shown to the applicant, `note` only to staff.
+    reason = models.TextField(blank=True)
+    note = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)

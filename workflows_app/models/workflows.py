@@ -55,6 +55,11 @@ class WorkflowDefinition(models.Model):
     public = models.BooleanField(default=False)
     source = models.JSONField(help_text=_("The definition document as loaded."))
     digest = models.CharField(max_length=64)
+    origin = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text=_("Where it was published from: a file, or a draft in the admin."),
+    )
     case_prefix = models.CharField(max_length=8)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -19,7 +19,7 @@ racing sweep changes nothing twice. Jobs are enqueued only after commit (queue.p
 """
 
 from ..engine import TransitionNotAllowed
-from .answers import complete_task
+from .answers import InvalidDecision, complete_task
 from .decisions import claim_task, decide_task, reassign_task, release_task
 from .guards import Claimed
 from .lifecycle import (
@@ -36,6 +36,7 @@ from .sweep import process_due, wake_run
 __all__ = [
     "Claimed",
     "IdempotencyConflict",
+    "InvalidDecision",
     "InvalidPayload",
     "NotAllowed",
     "TransitionNotAllowed",

@@ -8,11 +8,32 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from ..engine import TransitionNotAllowed
+from ..engine import REFUSAL, TransitionNotAllowed
 from ..models import RunState, ServiceKind, StepRun, WorkflowInstance
 from ..queries import catalog
 from .execution import run_after_commit
 from .steps import finish_run, record_late_answer
+
+DECISION_TEXT_MAX = 2000  # characters of a reason or a note
+
+
+class InvalidDecision(ValueError):
+    """A decision's `reason` or `note` is missing or too long (API: 400; the inbox: on the field)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+def check_decision(run: StepRun, result: str, *, reason: str, note: str) -> None:
+    """A person's refusal needs a reason (the applicant is told it); neither text may be huge."""
+    for name, text in (("reason", reason), ("note", note)):
+        if len(text) > DECISION_TEXT_MAX:
+            raise InvalidDecision(name, f"the {name} is longer than {DECISION_TEXT_MAX} characters")
+    if result == REFUSAL and run.is_for_a_person and not reason.strip():
+        raise InvalidDecision(
+            "reason", "give a reason for the refusal: the applicant is told why it was refused"
+        )
 
 
 def complete_task(
@@ -21,16 +42,21 @@ def complete_task(
     result: str,
     data: Mapping[str, Any] | None = None,
     actor: str = "",
-    comment: str = "",
+    reason: str = "",
+    note: str = "",
     seen: StepRun | None = None,
 ) -> WorkflowInstance:
     """A person's or a service's answer to a waiting run (human task or HTTP 202 callback).
 
-    `seen` is the run as the caller checked it (assignee, level, claimant): the answer lands
-    only if the run is still so, never on a task escalated or reassigned in between.
+    A person's decision carries `reason` (shown to the applicant; required with `rejected`)
+    and `note` (staff only). `seen` is the run as the caller checked it (assignee, level,
+    claimant): the answer lands only if the run is still so, never on a task escalated or
+    reassigned in between.
     """
     now = timezone.now()
     run = seen or StepRun.objects.select_related("instance").get(pk=run_id)
+    reason, note = reason.strip(), note.strip()
+    check_decision(run, result, reason=reason, note=note)
     instance = run.instance
     try:
         with transaction.atomic():
@@ -44,7 +70,8 @@ def complete_task(
                 now=now,
                 inline=settings.HMS_INLINE_PYTHON_STEPS,
                 actor=actor,
-                comment=comment,
+                reason=reason,
+                note=note,
             )
             if claimed is not None:
                 run_after_commit(claimed)

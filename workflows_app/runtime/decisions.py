@@ -51,8 +51,13 @@ def release_task(*, run_id, user) -> StepRun:
     return run
 
 
-def decide_task(*, run_id, user, result: str, comment: str = "") -> WorkflowInstance:
-    """A person's decision on a task: checked, then completed like any other answer."""
+def decide_task(
+    *, run_id, user, result: str, reason: str = "", note: str = ""
+) -> WorkflowInstance:
+    """A person's decision on a task: checked, then completed like any other answer.
+
+    `reason` is shown to the applicant (required to refuse), `note` only to staff.
+    """
     run = _task(run_id)
     if run.state == RunState.SUCCEEDED:
         by = run.completed_by.removeprefix("user:") or "someone"
@@ -65,9 +70,8 @@ def decide_task(*, run_id, user, result: str, comment: str = "") -> WorkflowInst
             f"'{result}' is not an outcome of this step; use one of "
             + ", ".join(allowed_results(run))
         )
-    data = {"comment": comment} if comment else {}
     return complete_task(
-        run_id=run.pk, result=result, data=data, actor=actor_of(user), comment=comment, seen=run
+        run_id=run.pk, result=result, actor=actor_of(user), reason=reason, note=note, seen=run
     )
 
 

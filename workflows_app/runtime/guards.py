@@ -17,7 +17,7 @@ from ..models import (
     StepRun,
     WorkflowInstance,
 )
-from ..queries import catalog
+from ..queries import catalog, outcomes
 from . import notifications
 
 
@@ -56,8 +56,12 @@ def guarded(run: StepRun, expect: str, *, seen: dict[str, Any] | None = None, **
         setattr(run, name, value)
 
 
-def move_instance(instance, from_step: str, move: engine.Move, *, context=None, now) -> None:
-    """Set the instance's status and step, guarded by the step it is expected to be at."""
+def move_instance(
+    instance, from_step: str, move: engine.Move, *, context=None, decision=None, outcome=None, now
+) -> None:
+    """Set the instance's status and step, guarded by the step it is expected to be at, with
+    the `decision` just made; an ending records its `outcome` (for a failure or a
+    cancellation, one without a decision)."""
     changes: dict[str, Any] = {
         "status": move.status,
         "current_step": move.step or "",
@@ -65,8 +69,11 @@ def move_instance(instance, from_step: str, move: engine.Move, *, context=None, 
     }
     if context is not None:
         changes["context"] = context
+    if decision is not None:
+        changes["decision"] = decision
     if move.status != Status.RUNNING:
         changes["ended_at"] = now
+        changes["outcome"] = outcome or outcomes.ending_outcome(move.status, from_step, at=now)
     if move.status == Status.FAILED:
         changes["error"] = {"step": from_step, "detail": move.error or "the step failed"}
     changed = WorkflowInstance.objects.filter(

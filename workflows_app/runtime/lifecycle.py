@@ -133,10 +133,15 @@ def retry_instance(*, instance_id: int, actor: str = "") -> WorkflowInstance:
                 f"{instance.case_number} is {instance.status}; only a failed instance can be retried"
             )
         WorkflowInstance.objects.filter(pk=instance.pk).update(
-            status=Status.RUNNING, current_step=step_id, error=None, ended_at=None, updated_at=now
+            status=Status.RUNNING,
+            current_step=step_id,
+            error=None,
+            outcome=None,
+            ended_at=None,
+            updated_at=now,
         )
         instance.status, instance.current_step, instance.error = Status.RUNNING, step_id, None
-        instance.ended_at = None
+        instance.ended_at, instance.outcome = None, None
         run = open_run(instance, step_id, now=now)
         add_event(instance, run, Event.Type.RETRIED, actor=actor)
     return instance

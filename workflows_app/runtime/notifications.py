@@ -12,8 +12,8 @@ from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
 
-from ..models import StepRun, WorkflowInstance
-from ..queries import catalog
+from ..models import Status, StepRun, WorkflowInstance
+from ..queries import catalog, outcomes
 from . import queue
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ def task_assigned(run, *, kind: str) -> None:
 
 def applicant_update(instance, *, kind: str) -> None:
     """After commit, tell the applicant (payload `email`) how their application stands."""
-    if str(instance.payload.get("email") or "").strip():
+    if applicant_email(instance):
         queue.enqueue("workflows_app.tasks.send_applicant_email", instance.pk, kind)
 
 
@@ -66,17 +66,42 @@ def send_task_email(run_id: str, kind: str) -> int:
 
 
 def send_applicant_email(instance_id: int, kind: str) -> int:
-    """Job: email the applicant an update on their application."""
+    """Job: email the applicant an update on their application (a refusal: the decision)."""
     instance = WorkflowInstance.objects.filter(pk=instance_id).first()
-    email = str(instance.payload.get("email") or "").strip() if instance else ""
+    email = applicant_email(instance) if instance else ""
     if not email or kind not in APPLICANT_KINDS:
         return 0
+    if kind == Status.REJECTED:
+        return send_decision(instance, instance.outcome, status=instance.status)
+    template = f"workflows_app/email/applicant_{kind}.txt"
+    return _send(template, _applicant_context(instance), [email])
+
+
+def send_decision(instance: WorkflowInstance, outcome: dict | None, *, status=None) -> int:
+    """Email the applicant a decision in plain words (approved, refused, ...) with its reasons;
+    `outcome` may be the latest decision of an instance that still runs (the notify step)."""
+    email = applicant_email(instance)
+    if not email:
+        return 0
     context = {
+        **_applicant_context(instance),
+        "verdict": outcomes.verdict(outcome, status),
+        "reasons": (outcome or {}).get("reasons", []),
+    }
+    return _send("workflows_app/email/applicant_decision.txt", context, [email])
+
+
+def applicant_email(instance: WorkflowInstance) -> str:
+    """The applicant's email address (payload `email`), or ""."""
+    return str(instance.payload.get("email") or "").strip()
+
+
+def _applicant_context(instance: WorkflowInstance) -> dict:
+    return {
         "instance": instance,
         "workflow_name": catalog.spec_of(instance).display_name,
         "tracker_url": f"{settings.HMS_PUBLIC_URL}{instance.tracker_url}",
     }
-    return _send(f"workflows_app/email/applicant_{kind}.txt", context, [email])
 
 
 def _send(template: str, context: dict, to: list[str]) -> int:

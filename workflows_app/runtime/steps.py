@@ -10,7 +10,7 @@ from django.utils import timezone
 from .. import engine
 from ..engine import TransitionNotAllowed, earliest
 from ..models import Event, RunState, ServiceKind, Status, StepRun, WorkflowInstance
-from ..queries import catalog
+from ..queries import catalog, outcomes
 from . import notifications, queue
 from .assignment import assign, next_task_wake
 from .dispatch import Outcome
@@ -130,14 +130,30 @@ def finish_run(
     inline: bool,
     actor: str = "",
     state: str = RunState.SUCCEEDED,
-    comment: str = "",
+    reason: str = "",
+    note: str = "",
 ) -> Claimed | None:
     """Close `run` with `result`, route the instance, and open the next step's run."""
     context = {**instance.context, run.step_id: data or {}}
-    move = engine.advance(
-        catalog.spec_of(instance), run.step_id, result, payload=instance.payload, context=context
+    spec = catalog.spec_of(instance)
+    move = engine.advance(spec, run.step_id, result, payload=instance.payload, context=context)
+    answer = outcomes.answer_document(run.step_id, result, data, reason=reason, at=now)
+    decides = run.is_for_a_person or result == engine.REFUSAL
+    outcome = None
+    if move.status in (Status.COMPLETED, Status.REJECTED):
+        # The answer that chose the end; after a step that merely came last (notify), the
+        # latest decision before it.
+        chosen = decides or engine.chosen_by_result(spec, run.step_id, result)
+        outcome = answer if chosen else (instance.decision or answer)
+    move_instance(
+        instance,
+        run.step_id,
+        move,
+        context=context,
+        decision=answer if decides else None,
+        outcome=outcome,
+        now=now,
     )
-    move_instance(instance, run.step_id, move, context=context, now=now)
     guarded(
         run,
         run.state,
@@ -147,7 +163,8 @@ def finish_run(
         ended_at=now,
         wake_at=None,
         completed_by=actor,
-        comment=comment,
+        reason=reason,
+        note=note,
     )
     if move.status != Status.RUNNING:
         return None

@@ -71,6 +71,8 @@ def _refusal(request: HttpRequest, exc: Exception) -> JsonResponse:
             return error(422, "invalid_payload", str(exc), problems=exc.errors)
         case runtime.IdempotencyConflict():
             return error(422, "idempotency_conflict", str(exc))
+        case runtime.InvalidDecision():
+            return error(400, "invalid_request", f"'{exc.field}': {exc}", field=exc.field)
         case ObjectDoesNotExist():
             return error(404, "not_found", "no such object")
     log.exception("API %s %s failed", request.method, request.path, exc_info=exc)
@@ -178,9 +180,13 @@ def complete_task(request: HttpRequest, task_id: str) -> JsonResponse:
     body = json_body(request)
     result = field(body, "result", str, required=True).strip()
     data = field(body, "data", dict, default={})
+    reason = field(body, "reason", str, default="")
+    note = field(body, "note", str, default="")
     if not result or len(result) > RESULT_MAX:
         raise ApiError(400, "invalid_request", f"'result' must be 1 to {RESULT_MAX} characters")
-    instance = runtime.complete_task(run_id=run.pk, result=result, data=data, actor=actor)
+    instance = runtime.complete_task(
+        run_id=run.pk, result=result, data=data, actor=actor, reason=reason, note=note
+    )
     return JsonResponse(instance_status(instance))
 
 

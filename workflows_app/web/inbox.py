@@ -22,6 +22,7 @@ from django_htmx.middleware import HtmxDetails
 from ..models import StepRun
 from ..queries import catalog, progress, worklists
 from ..runtime import permissions
+from ..runtime.answers import DECISION_TEXT_MAX
 from .task_display import event_row, outcome_label, payload_fields, task_row
 
 
@@ -48,7 +49,6 @@ NO_GROUPS = (
 )
 FILTERED = " Choose “All workflows” to see tasks of other workflows."
 SORTS = (("due", "Due soonest"), ("waited", "Waited longest"), ("case", "Case number"))
-COMMENT_MAX = 2000
 
 
 class InboxFilter(forms.Form):
@@ -68,6 +68,21 @@ class InboxFilter(forms.Form):
         """The cleaned value of one field, or `default` when it is missing or invalid."""
         self.is_valid()
         return self.cleaned_data.get(name) or default
+
+
+class DecisionForm(forms.Form):
+    """A decision: the outcome (the button pressed), a reason for the applicant, a staff note.
+
+    Whether a reason is required (to refuse) is the runtime's rule; its refusal is put on the
+    `reason` field like the form's own errors."""
+
+    result = forms.CharField(max_length=64, error_messages={"required": "choose an outcome"})
+    reason = forms.CharField(
+        required=False, max_length=DECISION_TEXT_MAX, widget=forms.Textarea, strip=True
+    )
+    note = forms.CharField(
+        required=False, max_length=DECISION_TEXT_MAX, widget=forms.Textarea, strip=True
+    )
 
 
 # --- The inbox -----------------------------------------------------------------------------
@@ -145,14 +160,19 @@ def forbidden(request: HtmxHttpRequest, message: str) -> HttpResponse:
 
 
 def task_page(
-    request: HtmxHttpRequest, run: StepRun, *, error: str = "", status: int = 200
+    request: HtmxHttpRequest,
+    run: StepRun,
+    *,
+    error: str = "",
+    status: int = 200,
+    decision: DecisionForm | None = None,
 ) -> HttpResponse:
     """The whole task page (also after a refusal, with the reason and its status)."""
     context = {
         "task": task_row(run, timezone.now()),
         "fields": payload_fields(run.instance.payload),
         **_history_context(run),
-        **_panel_context(request.user, run, error=error),
+        **_panel_context(request.user, run, error=error, decision=decision),
     }
     return render(request, TASK_PAGE, context, status=status)
 
@@ -165,7 +185,9 @@ def _history_context(run: StepRun) -> dict[str, Any]:
     return {"steps": steps, "events": events}
 
 
-def _panel_context(user, run: StepRun, *, notice: str = "", error: str = "") -> dict[str, Any]:
+def _panel_context(
+    user, run: StepRun, *, notice: str = "", error: str = "", decision=None
+) -> dict[str, Any]:
     can_act = permissions.may_act(user, run)
     can_reassign = run.is_open and permissions.is_supervisor(user)
     return {
@@ -180,7 +202,8 @@ def _panel_context(user, run: StepRun, *, notice: str = "", error: str = "") -> 
         "can_release": run.is_open and run.claimed_by_id == user.pk,
         "can_reassign": can_reassign,
         "assignees": _assignee_choices() if can_reassign else [],
-        "comment_max": COMMENT_MAX,
+        "decision": decision or DecisionForm(),
+        "text_max": DECISION_TEXT_MAX,
     }
 
 
@@ -191,11 +214,17 @@ def _assignee_choices() -> list[str]:
 
 
 def action_panel(
-    request: HtmxHttpRequest, run: StepRun, *, notice: str = "", error: str = "", status: int = 200
+    request: HtmxHttpRequest,
+    run: StepRun,
+    *,
+    notice: str = "",
+    error: str = "",
+    status: int = 200,
+    decision: DecisionForm | None = None,
 ) -> HttpResponse:
     """The action panel, with the history swapped out of band (an action adds events)."""
     context = {
-        **_panel_context(request.user, run, notice=notice, error=error),
+        **_panel_context(request.user, run, notice=notice, error=error, decision=decision),
         **_history_context(run),
         "oob": True,
     }

@@ -198,7 +198,23 @@ OPENAPI = {
                 "required": ["result"],
                 "properties": {
                     "result": {"type": "string", "minLength": 1, "maxLength": 64},
-                    "data": {"type": "object"},
+                    "data": {
+                        "type": "object",
+                        "description": "Goes to the context; a service's `reasons` (a list of "
+                        "plain-language strings) are shown to the applicant with `rejected`.",
+                    },
+                    "reason": {
+                        "type": "string",
+                        "maxLength": 2000,
+                        "description": "A person's decision: why, shown to the applicant; "
+                        "required with `rejected` on a task for a person (else 400).",
+                    },
+                    "note": {
+                        "type": "string",
+                        "maxLength": 2000,
+                        "description": "A person's decision: for staff only, never shown to "
+                        "the applicant or to anonymous readers.",
+                    },
                 },
             },
             "InstanceStatus": {
@@ -218,6 +234,7 @@ OPENAPI = {
                     "steps",
                     "events",
                     "currentTask",
+                    "outcome",
                 ],
                 "properties": {
                     "instanceId": _UUID,
@@ -237,6 +254,9 @@ OPENAPI = {
                     "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
                     "currentTask": {
                         "oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/Task"}]
+                    },
+                    "outcome": {
+                        "oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/Outcome"}]
                     },
                     "error": {
                         "type": "object",
@@ -261,7 +281,27 @@ OPENAPI = {
                         "type": "string",
                         "description": "who completed it (token:NAME, user:NAME)",
                     },
+                    "reasons": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "a service's data.reasons (anonymous readers: only "
+                        "with the result rejected)",
+                    },
+                    "reason": {"type": "string", "description": "a person's reason"},
+                    "note": {"type": "string", "description": "a person's note (staff only)"},
                     "error": {"type": "string"},
+                },
+            },
+            "Outcome": {
+                "type": "object",
+                "description": "The decision that ended the instance: a person's decision, a "
+                "refusal with its reasons, or `failed`/`cancelled` (no reasons).",
+                "required": ["result", "step", "reasons", "time"],
+                "properties": {
+                    "result": {"type": "string", "examples": ["approved", "rejected"]},
+                    "step": {"type": "string"},
+                    "reasons": {"type": "array", "items": {"type": "string"}},
+                    "time": _TIME,
                 },
             },
             "Step": {

@@ -3,8 +3,9 @@
 from datetime import datetime
 from typing import Any
 
+from ..engine import REFUSAL
 from ..models import StepRun, WorkflowInstance
-from ..queries import progress
+from ..queries import outcomes, progress
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -33,23 +34,32 @@ def instance_status(
         "steps": [_step(view) for view in progress.step_views(instance, runs)],
         "events": [_event(event) for event in events],
         "currentTask": _task(current) if current else None,
+        "outcome": instance.outcome,
     }
     if instance.error:
         document["error"] = instance.error
     return document
 
 
+# What anonymous readers of a public instance never see in a history entry.
+STAFF_ONLY = ("by", "error", "note")
+
+
 def without_people(document: dict[str, Any]) -> dict[str, Any]:
     """The document as anyone may read it: no staff names, no internal event details."""
     return {
         **document,
-        "history": [
-            {k: v for k, v in e.items() if k not in ("by", "error")} for e in document["history"]
-        ],
+        "history": [_public_entry(entry) for entry in document["history"]],
         "events": [{k: e[k] for k in ("type", "step", "time")} for e in document["events"]],
         "currentTask": document["currentTask"]
         and {k: v for k, v in document["currentTask"].items() if k != "assignee"},
     }
+
+
+def _public_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """A history entry without staff details; a service's reasons only for a refusal."""
+    hidden = STAFF_ONLY if entry["result"] == REFUSAL else (*STAFF_ONLY, "reasons")
+    return {k: v for k, v in entry.items() if k not in hidden}
 
 
 def _history_entry(run: StepRun) -> dict[str, Any]:
@@ -64,6 +74,12 @@ def _history_entry(run: StepRun) -> dict[str, Any]:
     }
     if run.completed_by:
         entry["by"] = run.completed_by
+    if reasons := outcomes.reasons_of(run.output):
+        entry["reasons"] = reasons  # a service's data.reasons
+    if run.reason:
+        entry["reason"] = run.reason
+    if run.note:
+        entry["note"] = run.note
     if run.error:
         entry["error"] = run.error
     return entry

@@ -20,7 +20,7 @@ from ..engine import TransitionNotAllowed
 from ..models import StepRun, WorkflowInstance
 from ..queries import catalog
 from .inbox import (
-    COMMENT_MAX,
+    DecisionForm,
     HtmxHttpRequest,
     action_panel,
     forbidden,
@@ -32,8 +32,15 @@ from .inbox import (
 from .task_display import outcome_label
 
 
-def _act(request: HtmxHttpRequest, run_id: UUID, action: Callable[[StepRun], str]) -> HttpResponse:
-    """Run `action`; answer with the panel (HTMX) or a redirect back (PRG), or the refusal."""
+def _act(
+    request: HtmxHttpRequest,
+    run_id: UUID,
+    action: Callable[[StepRun], str],
+    *,
+    decision: DecisionForm | None = None,
+) -> HttpResponse:
+    """Run `action`; answer with the panel (HTMX) or a redirect back (PRG), or the refusal
+    (a decision's form comes back with what was typed and its errors on the fields)."""
     run = task_or_404(run_id)
     try:
         notice = action(run)
@@ -42,22 +49,30 @@ def _act(request: HtmxHttpRequest, run_id: UUID, action: Callable[[StepRun], str
     except TransitionNotAllowed as conflict:
         return _refused(request, run_id, f"Too late: {conflict}", status=409)
     except ValueError as problem:
-        return _refused(request, run_id, f"Please check the form: {problem}", status=400)
+        message = f"Please check the form: {problem}"
+        return _refused(request, run_id, message, status=400, decision=decision)
     if not request.htmx:
         messages.success(request, notice)
         return redirect("workflows:task", run_id=run_id)
     return action_panel(request, task_or_404(run_id), notice=notice)
 
 
-def _refused(request: HtmxHttpRequest, run_id: UUID, message: str, *, status: int) -> HttpResponse:
+def _refused(
+    request: HtmxHttpRequest,
+    run_id: UUID,
+    message: str,
+    *,
+    status: int,
+    decision: DecisionForm | None = None,
+) -> HttpResponse:
     """The refusal with its reason; the page or panel as it stands now, when I may see it."""
     message = message.rstrip(". ") + "."  # the services' reasons are lowercase, without a stop
     run = task_or_404(run_id)  # read again: someone else's action may have changed it
     if not may_view(request.user, run):
         return forbidden(request, not_yours(run))  # outsiders learn nothing about the task
     if request.htmx:
-        return action_panel(request, run, error=message, status=status)
-    return task_page(request, run, error=message, status=status)
+        return action_panel(request, run, error=message, status=status, decision=decision)
+    return task_page(request, run, error=message, status=status, decision=decision)
 
 
 @login_required
@@ -88,21 +103,28 @@ def release(request: HtmxHttpRequest, run_id: UUID) -> HttpResponse:
 @login_required
 @require_POST
 def decide(request: HtmxHttpRequest, run_id: UUID) -> HttpResponse:
-    """Record an outcome (approved, rejected, ...) with a comment; the workflow moves on."""
-    result = request.POST.get("result", "").strip()
-    comment = request.POST.get("comment", "").strip()
+    """Record an outcome (approved, rejected, ...) with a reason for the applicant and a note
+    for staff; the workflow moves on. A problem comes back on its field."""
+    form = DecisionForm(request.POST)
 
     def action(run: StepRun) -> str:
-        if not result:
-            raise ValueError("choose an outcome")
-        if len(comment) > COMMENT_MAX:
-            raise ValueError(f"the comment is longer than {COMMENT_MAX} characters")
-        instance = runtime.decide_task(
-            run_id=run.pk, user=request.user, result=result, comment=comment
-        )
-        return _decided(instance, outcome_label(result))
+        if not form.is_valid():
+            raise ValueError(_first_error(form))
+        values = form.cleaned_data
+        try:
+            instance = runtime.decide_task(run_id=run.pk, user=request.user, **values)
+        except runtime.InvalidDecision as problem:
+            form.add_error(problem.field, str(problem))
+            raise
+        return _decided(instance, outcome_label(values["result"]))
 
-    return _act(request, run_id, action)
+    return _act(request, run_id, action, decision=form)
+
+
+def _first_error(form: DecisionForm) -> str:
+    """The first problem of the form, in words ("the reason: ...")."""
+    name, errors = next(iter(form.errors.items()))
+    return f"the {name}: {errors[0]}" if name != "result" else errors[0]
 
 
 def _decided(instance: WorkflowInstance, label: str) -> str:

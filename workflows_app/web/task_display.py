@@ -2,6 +2,7 @@
 labelled fields, its history as readable events, and the labels of its outcomes."""
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -41,13 +42,22 @@ class Field:
 
 
 @dataclass(frozen=True, slots=True)
+class Detail:
+    """One detail of an event: its label, and its text or the moment it names."""
+
+    label: str
+    text: str
+    moment: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class EventRow:
     """One event of the history, with its details as readable pairs."""
 
     event: Event
     step: str
     actor: str
-    details: tuple[tuple[str, str], ...]
+    details: tuple[Detail, ...]
 
 
 def task_row(run: StepRun, now: datetime) -> TaskRow:
@@ -105,12 +115,25 @@ def _scalar(value: Any) -> str:
 
 def event_row(event: Event, titles: dict[str, str]) -> EventRow:
     details = tuple(
-        (humanize(str(key)), v if isinstance(v, str) else _scalar(v))
-        for key, v in event.detail.items()
-        if v not in (None, "", [], {})
+        _detail(humanize(str(key)), value)
+        for key, value in event.detail.items()
+        if value not in (None, "", [], {})
     )
     actor = event.actor.removeprefix("user:")
     return EventRow(event, titles.get(event.step, event.step), actor, details)
+
+
+def _detail(label: str, value: Any) -> Detail:
+    """A detail; a moment written as ISO 8601 (retry_at, due_at) becomes a moment for people."""
+    if isinstance(value, str) and _ISO_MOMENT.match(value):
+        try:
+            return Detail(label, value, datetime.fromisoformat(value))
+        except ValueError:
+            pass
+    return Detail(label, value if isinstance(value, str) else _scalar(value))
+
+
+_ISO_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 
 
 def outcome_label(result: str) -> str:
