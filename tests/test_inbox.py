@@ -275,6 +275,29 @@ class DecisionTests(InboxTestCase):
         assert 'id="task-history"' in response.text and 'hx-swap-oob="true"' in response.text
         assert "Recorded “Reject”" in response.text and "<html" not in response.text
 
+    def test_a_refusal_without_a_reason_comes_back_with_the_error_on_the_field(self):
+        task = self.reach_approve()
+        body = {"result": "rejected", "reason": " ", "note": "Typed <note>"}
+        for extra in ({}, HTMX):
+            response = self.as_user(self.reviewer).post(task_url(task, "decide"), body, **extra)
+            assert response.status_code == 400
+            text = response.text
+            error = re.search(r'<p id="decision-reason-error" class="error-message">([^<]+)</p>', text)
+            assert error and "give a reason for the refusal" in error.group(1)
+            reason = re.search(r'<textarea id="decision-reason"[^>]*>', text).group()
+            assert 'aria-invalid="true"' in reason
+            assert 'aria-describedby="decision-reason-hint decision-reason-error"' in reason
+            assert ">Typed &lt;note&gt;</textarea>" in text  # what was typed is kept, escaped
+        task.refresh_from_db()
+        assert task.state == RunState.WAITING and not task.result
+
+    def test_the_reason_and_the_note_are_labelled_for_what_they_are(self):
+        task = self.reach_approve()
+        text = self.as_user(self.reviewer).get(task_url(task)).text
+        assert '<label for="decision-reason">Reason for the applicant</label>' in text
+        assert "Shown to the applicant with the decision. Required to refuse." in text
+        assert "Only staff see it. It is never sent to the applicant." in text
+
     def test_a_non_member_is_refused_with_403_and_nothing_changes(self):
         task = self.reach_approve()
         for extra in ({}, HTMX):

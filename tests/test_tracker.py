@@ -64,7 +64,7 @@ class TrackerPageTests(TestCase):
         instance = at_review()
         runtime.process_due(now=timezone.now() + timedelta(hours=49))
         text = self.client.get(instance.tracker_url).content.decode()
-        assert 'badge--escalated">Passed to a senior officer<' in text
+        assert 'badge--escalated">Passed to another reviewer<' in text
 
     def test_times_are_shown_in_the_site_time_zone(self):
         instance = at_review()
@@ -105,17 +105,19 @@ class TrackerPageTests(TestCase):
         text = self.client.get(instance.tracker_url).content.decode()
         assert "This one is taking longer than usual." in text
 
-    def test_a_completed_application_says_so_and_does_not_poll(self):
+    def test_an_approved_application_says_approved_and_does_not_poll(self):
         instance = review(at_review())
         text = self.client.get(instance.tracker_url).content.decode()
-        assert "Status: Complete" in text
+        assert "Status: Approved" in text and "Your application has been approved." in text
+        assert "Complete" not in text
         assert "hx-trigger" not in text
         assert 'http-equiv="refresh"' not in text
 
-    def test_a_rejected_application_says_so_plainly_with_what_to_do_next(self):
-        instance = review(at_review(), "rejected")
+    def test_a_refused_application_says_refused_with_the_reason_and_what_to_do_next(self):
+        instance = review(at_review(), "rejected", reason="The extension is too tall.")
         text = self.client.get(instance.tracker_url).content.decode()
-        assert "Status: Not approved" in text
+        assert "Status: Refused" in text and "Complete" not in text
+        assert re.search(r"The reason:</p>\s*<ul class=\"reasons\"><li>The extension is too tall.<", text)
         assert "You may apply again, or contact the office and quote your case number" in text
         assert 'badge--upcoming">Not reached<' in text
 
@@ -210,7 +212,7 @@ class TrackerLiveTests(TestCase):
         runtime.process_due(now=timezone.now() + timedelta(hours=49))
         response = self.client.get(f"{instance.tracker_url}?seen={version}", **HTMX)
         assert response.status_code == 200
-        assert "Passed to a senior officer" in response.content.decode()
+        assert "Passed to another reviewer" in response.content.decode()
 
     def test_a_poll_that_finds_the_application_ended_stops_polling_for_good(self):
         instance = at_review()
@@ -220,8 +222,8 @@ class TrackerLiveTests(TestCase):
         text = response.content.decode()
         assert response.status_code == 286  # django-htmx's HttpResponseStopPolling
         assert "hx-trigger" not in text and "hx-get" not in text
-        assert "Status: Complete" in text
-        assert "Update: your application is Complete." in text
+        assert "Status: Approved" in text
+        assert "Update: Approved. Your application has been approved." in text
 
 
 class TrackerNotFoundTests(TestCase):

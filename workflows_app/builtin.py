@@ -12,7 +12,10 @@ def notify_applicant(instance, step) -> dict[str, Any]:
     if not notifications.applicant_email(instance):
         return {"result": "skipped", "data": {"reason": "the application has no email address"}}
     notifications.send_decision(instance, instance.decision)
-    return {"result": outcomes.DECISION_SENT, "data": {"to": notifications.applicant_email(instance)}}
+    return {
+        "result": outcomes.DECISION_SENT,
+        "data": {"to": notifications.applicant_email(instance)},
+    }
 
 
 REQUIRED = {"applicant": "the applicant's name", "address": "the address of the site"}
@@ -27,5 +30,8 @@ def check_required_fields(instance, step) -> dict[str, Any]:
     """Answer `ok` when the payload has an applicant name and an address, else `rejected`."""
     missing = [label for key, label in REQUIRED.items() if not instance.payload.get(key)]
     if missing:
-        return {"result": "rejected", "data": {"reasons": [f"{label} is missing" for label in missing]}}
+        return {
+            "result": "rejected",
+            "data": {"reasons": [f"{label} is missing" for label in missing]},
+        }
     return {"result": "ok", "data": {"checked": ["applicant", "address"]}}

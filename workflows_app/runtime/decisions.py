@@ -51,9 +51,7 @@ def release_task(*, run_id, user) -> StepRun:
     return run
 
 
-def decide_task(
-    *, run_id, user, result: str, reason: str = "", note: str = ""
-) -> WorkflowInstance:
+def decide_task(*, run_id, user, result: str, reason: str = "", note: str = "") -> WorkflowInstance:
     """A person's decision on a task: checked, then completed like any other answer.
 
     `reason` is shown to the applicant (required to refuse), `note` only to staff.

@@ -23,7 +23,7 @@ from ..models import StepRun
 from ..queries import catalog, progress, worklists
 from ..runtime import permissions
 from ..runtime.answers import DECISION_TEXT_MAX
-from .task_display import event_row, outcome_label, payload_fields, task_row
+from .task_display import event_row, findings, outcome_label, payload_fields, task_row
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -179,10 +179,11 @@ def task_page(
 
 def _history_context(run: StepRun) -> dict[str, Any]:
     instance = run.instance
-    steps = progress.step_views(instance, progress.runs_of(instance))
+    runs = progress.runs_of(instance)
+    steps = progress.step_views(instance, runs)
     titles = {step.id: step.title for step in steps}
     events = [event_row(event, titles) for event in progress.events_of(instance)]
-    return {"steps": steps, "events": events}
+    return {"steps": steps, "events": events, "findings": findings(runs, titles)}
 
 
 def _panel_context(

@@ -12,7 +12,7 @@ from django.utils.timesince import timesince
 
 from ..definitions import humanize
 from ..models import Event, StepRun
-from ..queries import catalog
+from ..queries import catalog, outcomes
 
 OUTCOME_LABELS = {"approved": "Approve", "rejected": "Reject"}
 PAYLOAD_DEPTH = 8
@@ -58,6 +58,24 @@ class EventRow:
     step: str
     actor: str
     details: tuple[Detail, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """What an earlier step found: its title, its result and its plain-language reasons."""
+
+    title: str
+    result: str
+    reasons: tuple[str, ...]
+
+
+def findings(runs: list[StepRun], titles: dict[str, str]) -> list[Finding]:
+    """The reasons earlier steps gave (a validation's `rejected` with data.reasons), oldest first."""
+    found = []
+    for run in runs:
+        if reasons := outcomes.reasons_of(run.output):
+            found.append(Finding(titles.get(run.step_id, run.step_id), run.result, tuple(reasons)))
+    return found
 
 
 def task_row(run: StepRun, now: datetime) -> TaskRow:

@@ -23,8 +23,9 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 from django_htmx.middleware import HtmxDetails
 
-from ..models import Status, StepRun, WorkflowInstance, parse_case_number
-from ..queries import catalog, progress, stats
+from ..models import StepRun, WorkflowInstance, parse_case_number
+from ..queries import catalog, outcomes, progress, stats
+from ..runtime import notifications
 
 TRACK = "workflows_app/track.html"
 FIND = "workflows_app/track_find.html"
@@ -36,7 +37,8 @@ STATE_LABELS = {
     "done": _("Done"),
     "current": _("In progress"),
     "waiting": _("Waiting for a member of staff"),
-    "escalated": _("Passed to a senior officer"),
+    # The same words as the applicant's email about an escalation (applicant_escalated.txt).
+    "escalated": _("Passed to another reviewer"),
     "failed": _("Could not be completed"),
     "skipped": _("Not needed"),
     "upcoming": _("Coming up"),
@@ -47,42 +49,51 @@ NOT_REACHED = _("Not reached")
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What the application's status means for the citizen, and what they can do next."""
+    """What the application's status means for the citizen: a title, what happened in a
+    sentence, and what they can do next."""
 
     title: str
+    lead: str
     next: str
 
 
+# By verdict (queries.outcomes.verdict): the decision in plain words, never "Complete" for a
+# refusal. Whether the decision was emailed is said apart (partial `outcome`), only when true.
 OUTCOMES = {
-    Status.RUNNING: Outcome(
+    "running": Outcome(
         _("In progress"),
+        "",
         _(
             "You do not need to do anything now. This page updates itself as your application moves on."
         ),
     ),
-    Status.COMPLETED: Outcome(
-        _("Complete"),
+    "approved": Outcome(_("Approved"), _("Your application has been approved."), ""),
+    "completed": Outcome(_("Completed"), _("Your application has been dealt with."), ""),
+    "refused": Outcome(
+        _("Refused"),
+        _("Your application has been refused."),
         _(
-            "Your application has been dealt with. You will receive the decision by the contact details you gave."
+            "You may apply again, or contact the office and quote your case number to ask about the decision."
         ),
     ),
-    Status.REJECTED: Outcome(
-        _("Not approved"),
-        _(
-            "Your application was not approved. The message we send you explains why. You may apply again, or contact the office and quote your case number to ask about the decision."
-        ),
+    "lapsed": Outcome(
+        _("Lapsed"),
+        _("The time allowed for an answer ran out, so your application was closed."),
+        _("You may apply again, or contact the office and quote your case number."),
     ),
-    Status.FAILED: Outcome(
+    "failed": Outcome(
         _("Stopped because of a problem on our side"),
         _(
-            "Your application could not be processed because of a technical problem, not because of anything you did. Please contact the office and quote your case number: staff can restart it where it stopped."
+            "Your application could not be processed because of a technical problem, not because of anything you did."
+        ),
+        _(
+            "Please contact the office and quote your case number: staff can restart it where it stopped."
         ),
     ),
-    Status.CANCELLED: Outcome(
+    "cancelled": Outcome(
         _("Cancelled"),
-        _(
-            "This application was cancelled and will not go further. If you did not expect this, contact the office and quote your case number."
-        ),
+        _("This application was cancelled and will not go further."),
+        _("If you did not expect this, contact the office and quote your case number."),
     ),
 }
 
@@ -146,17 +157,34 @@ def tracker_context(instance: WorkflowInstance, runs: list[StepRun], *, now: dat
     views = progress.step_views(instance, runs)
     rows = [StepRow(view, _label(instance, view), _is_current(view)) for view in views]
     current = next((row for row in rows if row.is_current), None)
+    verdict = outcomes.verdict(instance.outcome, instance.status) if instance.is_finished else ""
     return {
         "instance": instance,
         "workflow_name": catalog.spec_of(instance).display_name,
         "rows": rows,
         "current": current,
         "estimate": _estimate(instance, current.view, now) if current else None,
-        "outcome": OUTCOMES[instance.status],
+        "outcome": OUTCOMES[verdict or "running"],
+        "verdict": verdict,
+        "reasons": (instance.outcome or {}).get("reasons", []) if verdict else [],
+        "emailed": verdict in EMAILED_VERDICTS and decision_emailed(instance, runs),
         "version": _version(instance, views),
         "poll_seconds": POLL_SECONDS,
         "noscript_refresh": NOSCRIPT_REFRESH_SECONDS,
     }
+
+
+EMAILED_VERDICTS = ("approved", "completed", "refused", "lapsed")
+
+
+def decision_emailed(instance: WorkflowInstance, runs: list[StepRun]) -> bool:
+    """Whether the applicant is emailed the decision: a step sent it (the built-in notify), or
+    the instance ended in a way that emails the applicant, who gave an address."""
+    if not notifications.applicant_email(instance):
+        return False
+    if instance.status in notifications.APPLICANT_KINDS:
+        return True
+    return any(run.result == outcomes.DECISION_SENT for run in runs)
 
 
 def _is_current(view: progress.StepView) -> bool:
