@@ -254,7 +254,8 @@ class DecisionTests(InboxTestCase):
     def test_approving_without_javascript_completes_the_step_and_redirects_back(self):
         task = self.reach_approve()
         response = self.as_user(self.reviewer).post(
-            task_url(task, "decide"), {"result": "approved", "reason": "All in order.", "note": "Checked the plans."}
+            task_url(task, "decide"),
+            {"result": "approved", "reason": "All in order.", "note": "Checked the plans."},
         )
         assert response.status_code == 302 and response["Location"] == task_url(task)
         task.refresh_from_db()
@@ -282,7 +283,9 @@ class DecisionTests(InboxTestCase):
             response = self.as_user(self.reviewer).post(task_url(task, "decide"), body, **extra)
             assert response.status_code == 400
             text = response.text
-            error = re.search(r'<p id="decision-reason-error" class="error-message">([^<]+)</p>', text)
+            error = re.search(
+                r'<p id="decision-reason-error" class="error-message">([^<]+)</p>', text
+            )
             assert error and "give a reason for the refusal" in error.group(1)
             reason = re.search(r'<textarea id="decision-reason"[^>]*>', text).group()
             assert 'aria-invalid="true"' in reason

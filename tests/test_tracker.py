@@ -117,7 +117,9 @@ class TrackerPageTests(TestCase):
         instance = review(at_review(), "rejected", reason="The extension is too tall.")
         text = self.client.get(instance.tracker_url).content.decode()
         assert "Status: Refused" in text and "Complete" not in text
-        assert re.search(r"The reason:</p>\s*<ul class=\"reasons\"><li>The extension is too tall.<", text)
+        assert re.search(
+            r"The reason:</p>\s*<ul class=\"reasons\"><li>The extension is too tall.<", text
+        )
         assert "You may apply again, or contact the office and quote your case number" in text
         assert 'badge--upcoming">Not reached<' in text
 
