@@ -442,3 +442,54 @@ class FinishedInstanceTests(InboxTestCase):
         run_queued(task.instance)
         assert WorkflowInstance.objects.get(pk=task.instance_id).status == Status.COMPLETED
         assert self.sections(self.client.get(INBOX)) == {"mine": [], "group": [], "offered": []}
+
+
+class TracesAndTimesTests(InboxTestCase):
+    """Item 8 of issue 14: a closed task says so, moments are written for people, and who had
+    a task keeps a trace of it once it is escalated away."""
+
+    def test_a_closed_task_page_says_closed_and_never_how_long_is_left(self):
+        task = self.reach_approve()
+        self.as_user(self.reviewer).post(task_url(task, "decide"), {"result": "approved"})
+        text = self.client.get(task_url(task)).text
+        meta = re.search(r'<p class="task-meta">(.*?)</p>', text, re.S).group(1)
+        assert "Closed" in meta and " left" not in meta and "waiting" not in meta
+        assert re.search(
+            r'<time datetime="[^"]+">\d{1,2} \w{3} \d{4}, \d\d:\d\d CES?T</time>', meta
+        )
+
+    def test_moments_are_written_for_people_with_the_time_zone_never_as_iso_text(self):
+        task = self.reach_approve()
+        runtime.process_due(now=task.wake_at + timedelta(seconds=1))  # the first reminder
+        assert Event.objects.filter(run=task, type=Event.Type.REMINDED).exists()
+        text = self.as_user(self.reviewer).get(task_url(task)).text
+        visible = re.sub(r'datetime="[^"]*"', "", text)
+        assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", visible), "an ISO moment is shown raw"
+        due = timezone.localtime(task.due_at)
+        assert f"{due:%-d %b %Y, %H:%M} {due.tzname()}</time>" in text
+
+    def test_a_task_escalated_away_stays_readable_for_the_group_and_the_claimant(self):
+        task = self.reach_approve()
+        self.as_user(self.reviewer).post(task_url(task, "claim"))
+        task = self.escalate(StepRun.objects.get(pk=task.pk))
+        assert task.assignee_group.name == "backup-reviewers"
+        event = Event.objects.get(run=task, type=Event.Type.ESCALATED)
+        assert (event.detail["from"], event.detail["claimed_by"]) == (
+            "group:plan-reviewers",
+            "rita",
+        )
+        for user in (self.reviewer, self.colleague):
+            inbox = self.as_user(user).get(INBOX).text
+            trace = re.search(r'id="section-passed-on".*?</section>', inbox, re.S).group()
+            assert task.instance.case_number in trace and "backup-reviewers" in trace
+            page = self.client.get(task_url(task))
+            assert page.status_code == 200 and 'name="result"' not in page.text
+        assert self.as_user(self.outsider).get(task_url(task)).status_code == 403
+        decide = self.as_user(self.colleague).post(task_url(task, "decide"), {"result": "approved"})
+        assert decide.status_code == 403
+        assert StepRun.objects.get(pk=task.pk).state == RunState.WAITING
+
+    def test_the_new_holder_sees_no_trace_section_for_tasks_that_are_theirs(self):
+        task = self.escalate(self.reach_approve())
+        inbox = self.as_user(self.backup).get(INBOX).text
+        assert 'id="section-passed-on"' not in inbox and task.instance.case_number in inbox

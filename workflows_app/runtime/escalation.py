@@ -70,6 +70,7 @@ def _is_one_of(assignee: str, usernames: Collection[str]) -> bool:
 def escalate_task(run: StepRun, instance: WorkflowInstance, step: StepSpec, *, now) -> None:
     """Hand one overdue task to the next rung (the sweep's per-task way)."""
     to = next_level(step, run.escalation_level, conflicted=conflicted_usernames(run))
+    before = holders(run)
     hand_over(
         run,
         to.assignee,
@@ -78,9 +79,24 @@ def escalate_task(run: StepRun, instance: WorkflowInstance, step: StepSpec, *, n
         escalation_exhausted=to.action.exhausted,
         due_at=_new_deadline(step, to, now),
     )
-    add_event(instance, run, Event.Type.ESCALATED, **to.detail)
+    add_event(instance, run, Event.Type.ESCALATED, **to.detail, **before)
     notifications.task_assigned(run, kind="escalated")
     notifications.applicant_update(instance, kind="escalated")
+
+
+def holders(run: StepRun) -> dict:
+    """Who has a task before it is escalated away (the `from` and `claimed_by` of the
+    `escalated` event), so they keep a read-only trace of it (docs/inbox.md); one query."""
+    names = StepRun.objects.filter(pk=run.pk).values_list(
+        "assignee_group__name", "assignee_user__username", "claimed_by__username"
+    )
+    return had_it(*(names.first() or (None, None, None)))
+
+
+def had_it(group: str | None, user: str | None, claimant: str | None) -> dict:
+    """The `escalated` event's details on who had the task: its assignee, its claimant."""
+    found = {"from": f"user:{user}" if user else f"group:{group}" if group else ""}
+    return {**found, "claimed_by": claimant} if claimant else found
 
 
 def _new_deadline(step: StepSpec, to: Level, now: datetime) -> datetime | None:
@@ -124,11 +140,18 @@ def _escalate_batch(due, step: StepSpec, to: Level, *, now) -> int:
                 state=RunState.WAITING,
                 escalation_level=to.action.level - 1,
                 due_at__lte=now,
-            ).values_list("pk", "instance_id", "instance__payload__email")
+            ).values_list(
+                "pk",
+                "instance_id",
+                "instance__payload__email",
+                "assignee_group__name",
+                "assignee_user__username",
+                "claimed_by__username",
+            )
         )
         if not moving:
             return 0
-        StepRun.objects.filter(pk__in=[run_id for run_id, _, _ in moving]).update(
+        StepRun.objects.filter(pk__in=[row[0] for row in moving]).update(
             assignee_group_id=group_id,
             assignee_user_id=None,
             escalation_level=to.action.level,
@@ -140,7 +163,7 @@ def _escalate_batch(due, step: StepSpec, to: Level, *, now) -> int:
             wake_at=wake_at,
         )
         Event.objects.bulk_create(_events(moving, step, to))
-        for run_id, instance_id, email in moving:
+        for run_id, instance_id, email, *_ in moving:
             notifications.task_assigned(StepRun(pk=run_id), kind="escalated")
             if email:
                 notifications.applicant_update(
@@ -154,7 +177,7 @@ def _events(moving, step: StepSpec, to: Level) -> list[Event]:
     timeout = step.timeout.text if step.timeout else ""
     return [
         event
-        for run_id, instance_id, _ in moving
+        for run_id, instance_id, _, group, user, claimant in moving
         for event in (
             Event(
                 instance_id=instance_id,
@@ -168,7 +191,7 @@ def _events(moving, step: StepSpec, to: Level) -> list[Event]:
                 run_id=run_id,
                 type=Event.Type.ESCALATED,
                 step=step.id,
-                detail=to.detail,
+                detail={**to.detail, **had_it(group, user, claimant)},
             ),
         )
     ]

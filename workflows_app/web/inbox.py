@@ -23,7 +23,14 @@ from ..models import StepRun
 from ..queries import catalog, progress, worklists
 from ..runtime import permissions
 from ..runtime.answers import DECISION_TEXT_MAX
-from .task_display import event_row, findings, outcome_label, payload_fields, task_row
+from .task_display import (
+    event_row,
+    findings,
+    outcome_label,
+    passed_on_row,
+    payload_fields,
+    task_row,
+)
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -114,7 +121,9 @@ def inbox(request: HtmxHttpRequest) -> HttpResponse:
             }
         )
     template = "workflows_app/inbox.html" + ("#task-list" if request.htmx else "")
-    return render(request, template, {"form": form, "sections": sections})
+    passed_on = [passed_on_row(event) for event in worklists.passed_on_from(request.user, now=now)]
+    context = {"form": form, "sections": sections, "passed_on": passed_on}
+    return render(request, template, context)
 
 
 # --- The task page -------------------------------------------------------------------------
@@ -139,12 +148,15 @@ def task_or_404(run_id: UUID) -> StepRun:
 
 
 def may_view(user, run: StepRun) -> bool:
-    """Supervisors, the assignee, the claimant, the decider, and members of the group."""
+    """Supervisors, the assignee, the claimant, the decider, members of the group, and (read
+    only) whoever had it before it was escalated or reassigned away from them."""
     if user.pk in (run.assignee_user_id, run.claimed_by_id) or permissions.is_supervisor(user):
         return True
     if run.completed_by and run.completed_by == permissions.actor_of(user):
         return True
-    return bool(run.assignee_group_id) and user.groups.filter(pk=run.assignee_group_id).exists()
+    if run.assignee_group_id and user.groups.filter(pk=run.assignee_group_id).exists():
+        return True
+    return worklists.was_passed_on_from(user, run)
 
 
 def not_yours(run: StepRun) -> str:

@@ -78,6 +78,39 @@ def findings(runs: list[StepRun], titles: dict[str, str]) -> list[Finding]:
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class PassedOnRow:
+    """A task escalated or reassigned away from the reader: where it went, how it stands."""
+
+    event: Event
+    case_number: str
+    title: str
+    how: str
+    now_with: str
+    standing: str
+    url: str
+
+
+def passed_on_row(event: Event) -> PassedOnRow:
+    """The trace of one task passed on from the reader (no query: its run is joined)."""
+    run = event.run
+    spec = catalog.spec_of(run.instance)
+    if run.is_open:
+        standing = "open"
+    else:
+        standing = f"{run.get_state_display().lower()}" + (f": {run.result}" if run.result else "")
+    with_ = run.assignee_user.get_username() if run.assignee_user else None
+    return PassedOnRow(
+        event=event,
+        case_number=run.instance.case_number,
+        title=spec.step(run.step_id).display_title,
+        how="Escalated" if event.type == Event.Type.ESCALATED else "Reassigned",
+        now_with=with_ or (run.assignee_group.name if run.assignee_group else "—"),
+        standing=standing,
+        url=reverse("workflows:task", args=[run.pk]),
+    )
+
+
 def task_row(run: StepRun, now: datetime) -> TaskRow:
     """The display values of one task (no query: the definition and spec are cached)."""
     spec = catalog.spec_of(run.instance)
