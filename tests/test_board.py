@@ -221,3 +221,19 @@ class CostlyBoardTests(TestCase):
             assert stats.board(now=timezone.now())[0].waiting == 1  # still the snapshot
         with patch("workflows_app.queries.stats.time.time", return_value=1031.0):
             assert stats.board(now=timezone.now())[0].waiting == 2  # computed again
+
+
+class ExamplesOnTheBoardTests(TestCase):
+    def test_each_example_lists_a_step_once(self):
+        from pathlib import Path
+
+        from workflows_app.authoring import publishing
+
+        stats.clear()
+        folder = Path(__file__).resolve().parent.parent / "workflows"
+        publishing.load_files(sorted(folder.glob("*.*")))
+        for workflow in stats.board(now=timezone.now()):
+            titles = [step.title for step in workflow.steps]
+            assert len(titles) == len(set(titles)), f"{workflow.key} lists a step twice: {titles}"
+        page = self.client.get("/board/").content.decode()
+        assert page.count("We send you the decision") == 1

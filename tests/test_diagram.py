@@ -31,7 +31,7 @@ class DiagramTests(SimpleTestCase):
         root = parse(render_svg(FULL, kinds=KINDS))
         titles = [t for t in texts(root) if t in {s.display_title for s in FULL.steps}]
         assert titles == [s.display_title for s in FULL.steps]
-        assert len([g for g in root.iter(f"{SVG}g") if g.get("class") == "step"]) == 5
+        assert len([g for g in root.iter(f"{SVG}g") if g.get("class") == "step"]) == 4
 
     def test_terminal_targets_have_their_own_shapes(self):
         root = parse(render_svg(FULL, kinds=KINDS))

@@ -35,7 +35,7 @@ class RowsAndDocumentsTests(SimpleTestCase):
         assert validate["on"] == "rejected: reject"
         assert (validate["retry_max"], validate["retry_backoff"]) == (3, "5s")
         assert approve["escalate_to"] == "group:backup-reviewers"
-        assert [row["position"] for row in rows] == [10, 20, 30, 40, 50]
+        assert [row["position"] for row in rows] == [10, 20, 30, 40]
 
     def test_next_is_a_step_id_or_one_condition_per_line(self):
         assert drafts.parse_next("approve") == "approve"
