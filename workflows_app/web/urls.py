@@ -1,13 +1,14 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, re_path
 
-from . import api, inbox, task_actions, tracker
+from . import api, front, inbox, task_actions, tracker
 from . import board as board_views
 from .health import healthz
 
 app_name = "workflows"
 
 urlpatterns = [
+    path("", front.home, name="home"),
     path("api/workflows/start", api.start, name="api-start"),
     path("api/workflows/<str:instance_id>/status", api.status, name="api-status"),
     path("api/workflows/<str:instance_id>/cancel", api.cancel, name="api-cancel"),
