@@ -86,9 +86,62 @@ class LoadWorkflowsTests(TestCase):
             document["name"] = "Building permit"
             changed.write_text(json.dumps(document))
             out, _ = run("load_workflows", str(changed))
-        assert "workflow building-permit: published version 2 (3 steps)" in out
+        assert "workflow building-permit: changed; published version 2 (3 steps)" in out
         versions = WorkflowDefinition.objects.filter(key="building-permit")
         assert sorted(versions.values_list("version", "name")) == [(1, ""), (2, "Building permit")]
+
+    def publish_in_the_admin(self, **changes) -> WorkflowDefinition:
+        """What a supervisor does in the admin: import the seed into a draft, change it, publish."""
+        from workflows_app.authoring import drafts
+
+        latest = WorkflowDefinition.objects.filter(key="building-permit").order_by("-version")[0]
+        draft = drafts.save_as_draft({**latest.source, **changes}, based_on=latest)
+        definition, created = drafts.publish_draft(draft, actor="supervisor")
+        assert created
+        return definition
+
+    def test_an_unchanged_file_keeps_a_newer_version_published_in_the_admin(self):
+        run("load_workflows", *WORKFLOWS)
+        in_admin = self.publish_in_the_admin(name="Building permit (40 s review)")
+        out, _ = run("load_workflows", *WORKFLOWS)
+        assert (
+            "workflow building-permit: unchanged since version 1; version 2, published in the "
+            "admin, stays the newest" in out
+        )
+        newest = WorkflowDefinition.objects.filter(key="building-permit").order_by("-version")[0]
+        assert newest == in_admin and newest.origin == "draft building-permit"
+
+    def test_a_changed_file_publishes_over_the_admins_version_and_says_so(self):
+        run("load_workflows", *WORKFLOWS)
+        self.publish_in_the_admin(name="From the admin")
+        with tempfile.TemporaryDirectory() as folder:
+            changed = Path(folder) / "building-permit.json"
+            document = json.loads((REPO / "workflows" / "building-permit.json").read_text())
+            changed.write_text(json.dumps({**document, "name": "From the file"}))
+            out, _ = run("load_workflows", str(changed))
+        assert (
+            "workflow building-permit: changed; published version 3 (3 steps), over version 2, "
+            "published in the admin" in out
+        )
+        newest = WorkflowDefinition.objects.filter(key="building-permit").order_by("-version")[0]
+        assert (newest.version, newest.name) == (3, "From the file")
+
+    def test_public_publishes_a_workflow_as_public_though_its_file_does_not_say_so(self):
+        seed = str(REPO / "workflows" / "building-permit.json")
+        services = str(REPO / "workflows" / "services.yaml")
+        run("load_workflows", seed, services, "--public", "building-permit")
+        definition = WorkflowDefinition.objects.get(key="building-permit")
+        assert definition.public and definition.source["public"] is True
+        out, _ = run("load_workflows", seed, services, "--public", "building-permit")
+        assert "workflow building-permit: unchanged (version 1)" in out
+        body = {"workflowId": "building-permit", "payload": {"applicant": "Ada"}}
+        response = self.client.post("/api/workflows/start", body, content_type="application/json")
+        assert response.status_code == 201
+
+    def test_public_naming_a_workflow_no_file_defines_is_refused(self):
+        with pytest.raises(CommandError, match="--public names nothing-here, which no file"):
+            run("load_workflows", *WORKFLOWS, "--public", "nothing-here")
+        assert WorkflowDefinition.objects.count() == 0
 
     def test_a_bad_file_is_refused_whole_with_every_problem_and_nothing_is_saved(self):
         err = StringIO()

@@ -194,7 +194,7 @@ def check(document: Mapping[str, Any], *, source: str) -> tuple[WorkflowSpec | N
 @transaction.atomic
 def publish_draft(draft: WorkflowDraft, *, actor: str = "") -> tuple[WorkflowDefinition, bool]:
     """Publish the saved draft: a new version unless unchanged; InvalidDefinition otherwise."""
-    source = f"draft {draft.key}"
+    source = f"{publishing.DRAFT_ORIGIN}{draft.key}"
     spec, problems = check(draft_document(draft), source=source)
     if spec is None:
         raise InvalidDefinition(problems)

@@ -2,11 +2,14 @@
 
 Parsing and the rules of the format live in the definitions package (pure). Here are the checks that
 need the database (does a step's service exist? does a `user:` exist?) and the writes:
-a changed workflow publishes a new version, an unchanged one publishes nothing.
+a changed workflow publishes a new version, an unchanged one publishes nothing. A file that
+has not changed since a version it published never publishes over a newer version (one
+published in the admin, say): `make run` loads the files at every start.
 """
 
+import dataclasses
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -133,9 +136,22 @@ def _callable_problems(source: str, services: Sequence[ServiceSpec]) -> Iterable
             )
 
 
+class UnknownWorkflow(ValueError):
+    """`public` names a workflow that none of the files defines."""
+
+
 @transaction.atomic
-def load_parsed(parsed: Sequence[Sourced]) -> LoadReport:
-    """Save services, then workflows; say what was created, changed or unchanged."""
+def load_parsed(
+    parsed: Sequence[Sourced], *, from_files: bool = False, public: Collection[str] = ()
+) -> LoadReport:
+    """Save services, then workflows; say what was created, changed or unchanged.
+
+    `from_files`: an unchanged file keeps a newer version (see publish). `public`: workflow
+    keys published as public even when their document does not say so (`--public`).
+    """
+    defined = {spec.id for item in parsed for spec in item.document.workflows}
+    if missing := sorted(set(public) - defined):
+        raise UnknownWorkflow(f"--public names {', '.join(missing)}, which no file defines")
     report = LoadReport()
     for item in parsed:
         for svc in item.document.services:
@@ -144,13 +160,19 @@ def load_parsed(parsed: Sequence[Sourced]) -> LoadReport:
         for spec in item.document.workflows:
             for group in _groups_named(spec):
                 ensure_group(group, report)
-            publish(spec, report)
+            spec = made_public(spec) if spec.id in public else spec
+            publish(spec, report, keep_newer=from_files)
     return report
 
 
-def load_files(paths: Iterable[str | Path]) -> LoadReport:
+def load_files(paths: Iterable[str | Path], *, public: Collection[str] = ()) -> LoadReport:
     """Validate every file, then load them all in one transaction (or raise, saving nothing)."""
-    return load_parsed(parse_files(paths))
+    return load_parsed(parse_files(paths), from_files=True, public=public)
+
+
+def made_public(spec: WorkflowSpec) -> WorkflowSpec:
+    """The spec with `public: true`, in its document too (so the version says what it is)."""
+    return dataclasses.replace(spec, public=True, source={**spec.source, "public": True})
 
 
 def save_service(svc: ServiceSpec, report: LoadReport) -> Service:
@@ -191,14 +213,24 @@ def _groups_named(spec: WorkflowSpec) -> set[str]:
 
 @transaction.atomic
 def publish(
-    spec: WorkflowSpec, report: LoadReport | None = None
+    spec: WorkflowSpec, report: LoadReport | None = None, *, keep_newer: bool = False
 ) -> tuple[WorkflowDefinition, bool]:
-    """Publish `spec` as a new version unless the newest version is the same document."""
+    """Publish `spec` as a new version unless the newest version is the same document.
+
+    `keep_newer` (loading files): a document that an earlier version already has is not
+    published again over the newer versions that followed it; the report says which stays.
+    """
     report = report or LoadReport()
     latest = catalog.latest_definition(spec.id, for_update=True)
     digest = spec.digest()
     if latest and latest.digest == digest:
         report.say(f"workflow {spec.id}: unchanged (version {latest.version})")
+        return latest, False
+    if keep_newer and latest and (same := _version_with(spec.id, digest)):
+        report.say(
+            f"workflow {spec.id}: unchanged since version {same.version}; version "
+            f"{latest.version}, {provenance(latest)}, stays the newest"
+        )
         return latest, False
     definition = WorkflowDefinition.objects.create(
         key=spec.id,
@@ -207,13 +239,31 @@ def publish(
         public=spec.public,
         source=dict(spec.source),
         digest=digest,
+        origin=spec.origin[:300],
         case_prefix=latest.case_prefix if latest else case_prefix(spec.id),
     )
     report.published.append(definition)
-    report.say(
-        f"workflow {spec.id}: published version {definition.version} ({len(spec.steps)} steps)"
-    )
+    changed = f"{'changed; ' if latest else ''}published version {definition.version}"
+    elsewhere = latest and latest.origin != definition.origin
+    over = f", over version {latest.version}, {provenance(latest)}" if elsewhere else ""
+    report.say(f"workflow {spec.id}: {changed} ({len(spec.steps)} steps){over}")
     return definition, True
+
+
+def _version_with(key: str, digest: str) -> WorkflowDefinition | None:
+    """The newest version of `key` whose document has this digest."""
+    versions = WorkflowDefinition.objects.filter(key=key, digest=digest)
+    return versions.order_by("-version").first()
+
+
+DRAFT_ORIGIN = "draft "  # drafts.publish_draft's source: "draft building-permit"
+
+
+def provenance(definition: WorkflowDefinition) -> str:
+    """Where a version came from, in words: "published in the admin", "loaded from FILE"."""
+    if definition.origin.startswith(DRAFT_ORIGIN):
+        return "published in the admin"
+    return f"loaded from {definition.origin}" if definition.origin else "published earlier"
 
 
 def case_prefix(key: str) -> str:

@@ -9,6 +9,11 @@ from ...authoring.publishing import load_files
 from ...definitions import InvalidDefinition
 from ...models import ApiToken
 
+# The seed's own clients (examples/clients/) start and read building-permit without a token,
+# as the original design's portal does: `make run` publishes it as public (the file, which
+# must load verbatim, does not say so). The same as `load_workflows --public building-permit`.
+DEMO_PUBLIC = ("building-permit",)
+
 # Demo staff for trying the seed example by hand (development only).
 DEMO_USERS = [
     # username, password, groups, is_superuser
@@ -32,7 +37,7 @@ class Command(BaseCommand):
             if p.suffix in {".json", ".yaml", ".yml"}
         )
         try:
-            report = load_files(files)
+            report = load_files(files, public=DEMO_PUBLIC)
         except InvalidDefinition as exc:
             raise CommandError("the examples do not load:\n" + str(exc)) from None
         for line in report.lines:
@@ -42,6 +47,7 @@ class Command(BaseCommand):
         base = f"http://127.0.0.1:{port}"
         self.stdout.write(self.style.SUCCESS("\nReady. Open:"))
         for label, path in [
+            ("Front page", "/"),
             ("Admin", "/admin/"),
             ("Task inbox", "/tasks/"),
             ("Board", "/board/"),
@@ -54,6 +60,10 @@ class Command(BaseCommand):
             " -H 'Content-Type: application/json'"
             ' -d \'{"workflowId": "address-change", "payload": {"applicant": "Ada",'
             ' "address": "1 Main St"}}\'\n'
+        )
+        self.stdout.write(
+            f"{', '.join(DEMO_PUBLIC)} is public (no token needed): "
+            f"HMS_URL={base} node examples/clients/startPermit.js"
         )
 
     def _users(self) -> None:
