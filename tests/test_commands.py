@@ -245,3 +245,35 @@ class CommandProcessTests(SimpleTestCase):
         assert done.returncode == 2
         assert "run `python manage.py migrate` first" in done.stderr
         assert "Traceback" not in done.stderr
+
+
+class SetupDemoTests(TestCase):
+    """`make run` runs setup_demo at every start (in a copy of the project's folder here, so
+    the demo token file lands in a scratch folder)."""
+
+    def setup_demo(self, folder: Path) -> str:
+        with self.settings(BASE_DIR=folder):
+            out, _ = run("setup_demo", "--port", "8123")
+        return out
+
+    def test_the_seed_is_public_and_a_restart_keeps_the_version_published_in_the_admin(self):
+        from workflows_app.authoring import drafts
+
+        with tempfile.TemporaryDirectory() as folder:
+            shutil.copytree(REPO / "workflows", Path(folder) / "workflows")
+            out = self.setup_demo(Path(folder))
+            assert "workflow building-permit: published version 1 (3 steps)" in out
+            assert "building-permit is public (no token needed)" in out
+            seed = WorkflowDefinition.objects.get(key="building-permit")
+            assert seed.public
+            changed = {**seed.source, "steps": [dict(s) for s in seed.source["steps"]]}
+            changed["steps"][1]["timeout"] = "40s"
+            draft = drafts.save_as_draft(changed, based_on=seed)
+            drafts.publish_draft(draft, actor="supervisor")
+            again = self.setup_demo(Path(folder))
+        assert (
+            "workflow building-permit: unchanged since version 1; version 2, published in the "
+            "admin, stays the newest" in again
+        )
+        newest = WorkflowDefinition.objects.filter(key="building-permit").order_by("-version")[0]
+        assert newest.version == 2 and newest.source["steps"][1]["timeout"] == "40s"
