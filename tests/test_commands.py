@@ -164,13 +164,52 @@ class ValidateWorkflowTests(TestCase):
         )
         assert WorkflowDefinition.objects.count() == 0  # validating saves nothing
 
-    def test_problems_are_listed_and_the_exit_status_is_1(self):
+    def validate(self, *files: str) -> list[str]:
         err = StringIO()
         with pytest.raises(SystemExit) as exit_:
-            call_command("validate_workflow", BAD, stdout=StringIO(), stderr=err)
+            call_command("validate_workflow", *files, stdout=StringIO(), stderr=err)
         assert exit_.value.code == 1
-        lines = err.getvalue().strip().splitlines()
+        return err.getvalue().strip().splitlines()
+
+    def test_problems_are_listed_and_the_exit_status_is_1(self):
+        lines = self.validate(BAD, str(REPO / "workflows" / "services.yaml"))
         assert len(lines) == 7 and lines[-1] == "6 problem(s) found."
+
+    def test_every_problem_is_listed_those_of_the_database_too(self):
+        """Issue 14, item 9: a duplicate step id, a bad timeout and an unknown service."""
+        path = str(FIXTURES / "three-kinds-of-problem.yaml")
+        lines = self.validate(path, str(REPO / "workflows" / "services.yaml"))
+        assert lines == [
+            f"{path}:6: workflow 'permit', step 'validate', field 'id': duplicate step id "
+            "'validate'; step #1 already uses it",
+            f"{path}:8: workflow 'permit', step 'validate', field 'timeout': '48x' is not a "
+            "duration; use 90s, 30m, 48h, 2d, PT48H or '2 working days'",
+            f"{path}:10: workflow 'permit', step 'notify', field 'service': service 'noSuchSvc' "
+            "is not registered; register it in the admin or load a services file with it",
+            "3 problem(s) found.",
+        ]
+
+    def test_without_their_services_file_the_unknown_services_of_a_bad_file_are_listed(self):
+        lines = self.validate(BAD)
+        assert lines[-1] == "9 problem(s) found."
+        assert sum("is not registered" in line for line in lines) == 3
+
+    def test_a_user_that_does_not_exist_is_listed_with_the_files_own_problems(self):
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "p.yaml"
+            path.write_text(
+                "id: p\nsteps:\n  - id: a\n    service: s\n    timeout: 48x\n"
+                "    assignee: user:nobody\n"
+            )
+            lines = self.validate(str(path))
+        assert lines == [
+            f"{path}:4: workflow 'p', step 'a', field 'service': service 's' is not registered; "
+            "register it in the admin or load a services file with it",
+            f"{path}:5: workflow 'p', step 'a', field 'timeout': '48x' is not a duration; use "
+            "90s, 30m, 48h, 2d, PT48H or '2 working days'",
+            f"{path}:6: workflow 'p', step 'a', field 'assignee': user 'nobody' does not exist",
+            "3 problem(s) found.",
+        ]
 
 
 class EscalateOverdueTests(TestCase):
@@ -226,7 +265,7 @@ class CommandProcessTests(SimpleTestCase):
     def test_exit_status_is_0_for_good_files_and_1_for_bad_ones(self):
         assert self.manage("validate_workflow", *WORKFLOWS).returncode == 0
         bad = self.manage("validate_workflow", BAD)
-        assert bad.returncode == 1 and "6 problem(s) found." in bad.stderr
+        assert bad.returncode == 1 and "9 problem(s) found." in bad.stderr
         refused = self.manage("load_workflows", *WORKFLOWS, BAD)
         assert refused.returncode == 1 and "nothing was loaded" in refused.stderr
         assert self.manage("load_workflows", *WORKFLOWS).returncode == 0

@@ -185,7 +185,7 @@ def check(document: Mapping[str, Any], *, source: str) -> tuple[WorkflowSpec | N
     try:
         spec = definitions.parse_definition(document, source=source)
     except InvalidDefinition as refused:
-        return None, refused.problems
+        return None, [*refused.problems, *publishing.check_references([], also=refused)]
     sourced = publishing.Sourced(source, definitions.Document(workflows=(spec,)))
     problems = publishing.check_references([sourced])
     return (None if problems else spec), problems

@@ -22,6 +22,7 @@ from ..definitions import (
     Document,
     InvalidDefinition,
     Problem,
+    Reference,
     ServiceSpec,
     WorkflowSpec,
     load_file,
@@ -50,75 +51,68 @@ class Sourced:
 
 
 def parse_files(paths: Iterable[str | Path]) -> list[Sourced]:
-    """Parse every file; raise InvalidDefinition with the problems of all of them."""
+    """Parse every file; raise InvalidDefinition with the problems of all of them, those only
+    the database can tell (unknown services and users) included, refused files' too."""
+    paths = list(paths)
     problems: list[Problem] = []
     parsed: list[Sourced] = []
+    refused = InvalidDefinition([])
     prefixes = tuple(settings.HMS_PYTHON_SERVICES)
     for path in paths:
         try:
             parsed.append(Sourced(str(path), load_file(path, python_prefixes=prefixes)))
         except InvalidDefinition as exc:
             problems.extend(exc.problems)
-    problems.extend(check_references(parsed))
+            refused.references.extend(exc.references)
+            refused.services_named.extend(exc.services_named)
+    problems.extend(check_references(parsed, also=refused))
     if problems:
-        raise InvalidDefinition(problems)
+        raise InvalidDefinition(sorted(problems, key=_file_order([str(p) for p in paths])))
     return parsed
 
 
-def check_references(parsed: Sequence[Sourced]) -> list[Problem]:
-    """Problems only the database can tell: unknown services, users and callables."""
-    problems: list[Problem] = []
+def _file_order(sources: list[str]):
+    """Problems file by file, in the order given, each file's by line."""
+    return lambda problem: (
+        sources.index(problem.source) if problem.source in sources else len(sources),
+        problem.line or 0,
+    )
+
+
+def check_references(
+    parsed: Sequence[Sourced], *, also: InvalidDefinition | None = None
+) -> list[Problem]:
+    """Problems only the database can tell: unknown services, users and callables; `also`
+    brings the names that refused documents use and define, so those are checked too."""
+    references = [
+        ref for item in parsed for spec in item.document.workflows for ref in spec.references
+    ]
+    references += also.references if also else []
     known = set(Service.objects.values_list("name", flat=True))
     known |= {svc.name for item in parsed for svc in item.document.services}
-    users = _usernames_named(parsed)
+    known |= set(also.services_named if also else ())
+    named_users = {ref.name for ref in references if ref.kind == "user"}
+    users = set(
+        get_user_model().objects.filter(username__in=named_users).values_list("username", flat=True)
+    )
+    problems = [
+        dataclasses.replace(ref.place, message=_unknown(ref))
+        for ref in references
+        if (ref.kind == "service" and ref.name not in known)
+        or (ref.kind == "user" and ref.name not in users)
+    ]
     for item in parsed:
-        for spec in item.document.workflows:
-            problems.extend(_workflow_references(item.source, spec, known, users))
         problems.extend(_callable_problems(item.source, item.document.services))
     return problems
 
 
-def _usernames_named(parsed: Sequence[Sourced]) -> set[str]:
-    named = {
-        target.partition(":")[2]
-        for item in parsed
-        for spec in item.document.workflows
-        for step in spec.steps
-        for target in (*step.escalate_to, step.assignee or "")
-        if target.startswith("user:")
-    }
-    existing = get_user_model().objects.filter(username__in=named)
-    return set(existing.values_list("username", flat=True))
-
-
-def _workflow_references(source, spec: WorkflowSpec, services: set[str], users: set[str]):
-    for step in spec.steps:
-        if step.service not in services:
-            yield Problem(
-                source,
-                f"service '{step.service}' is not registered; register it in "
-                "the admin or load a services file with it",
-                step=step.id,
-                field="service",
-                workflow=spec.id,
-            )
-        for where, target in _targets(step):
-            name = target.partition(":")[2]
-            if target.startswith("user:") and name not in users:
-                yield Problem(
-                    source,
-                    f"user '{name}' does not exist",
-                    step=step.id,
-                    field=where,
-                    workflow=spec.id,
-                )
-
-
-def _targets(step) -> Iterable[tuple[str, str]]:
-    for level, target in enumerate(step.escalate_to):
-        yield f"escalateTo[{level}]", target
-    if step.assignee:
-        yield "assignee", step.assignee
+def _unknown(ref: Reference) -> str:
+    if ref.kind == "user":
+        return f"user '{ref.name}' does not exist"
+    return (
+        f"service '{ref.name}' is not registered; register it in the admin or load a "
+        "services file with it"
+    )
 
 
 def _callable_problems(source: str, services: Sequence[ServiceSpec]) -> Iterable[Problem]:

@@ -11,7 +11,7 @@ share), sources (JSON/YAML text with line numbers) and loading (load_text, load_
 
 from .durations import Duration, parse_duration
 from .loading import load_file, load_text
-from .problems import InvalidDefinition, Problem
+from .problems import InvalidDefinition, Problem, Reference
 from .route_rules import CEL_VARIABLES
 from .service_rules import DEFAULT_PYTHON_PREFIXES, SERVICE_FIELDS, SERVICE_KINDS, parse_services
 from .specs import (
@@ -43,6 +43,7 @@ __all__ = [
     "Duration",
     "InvalidDefinition",
     "Problem",
+    "Reference",
     "RetryPolicy",
     "ServiceSpec",
     "StepSpec",

@@ -28,9 +28,13 @@ def load_text(
     items, problems = read_json(text, source) if fmt == "json" else read_yaml(text, source)
     if not items and not problems:
         problems = [Problem(source, "the file holds no workflow or services document")]
-    document, found = _check_items(items, source, python_prefixes)
+    document, found, reports = _check_items(items, source, python_prefixes)
     if problems or found:
-        raise InvalidDefinition([*found, *problems])
+        raise InvalidDefinition(
+            [*found, *problems],
+            references=[ref for report in reports for ref in report.references()],
+            services_named=[name for report in reports for name in report.services_named],
+        )
     return document
 
 
@@ -63,9 +67,9 @@ def _guess_format(source: str, text: str) -> str:
 
 def _check_items(
     items: list[Item], source: str, prefixes: Sequence[str]
-) -> tuple[Document, list[Problem]]:
+) -> tuple[Document, list[Problem], list[Report]]:
     """Validate every document of a file, and that workflow ids and service names are unique."""
-    workflows, services, problems = [], [], []
+    workflows, services, problems, reports = [], [], [], []
     seen: dict[tuple, int | None] = {}
     for number, item in enumerate(items, 1):
         is_services = _is_services(item.data)
@@ -85,7 +89,8 @@ def _check_items(
             if spec := check_workflow(item.data, report):
                 workflows.append(spec)
         problems.extend(report.problems())
-    return Document(tuple(workflows), tuple(services)), problems
+        reports.append(report)
+    return Document(tuple(workflows), tuple(services)), problems, reports
 
 
 def _check_unique(

@@ -30,11 +30,33 @@ class Problem:
         return {key: getattr(self, key) for key in keys}
 
 
-class InvalidDefinition(Exception):
-    """A definition or services document breaks the rules; `problems` lists every one."""
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A name a document uses that only the database can check: a step's `service`, a
+    `user:` assignee. `place` is a Problem without a message, placed where the name is."""
 
-    def __init__(self, problems: Sequence[Problem]) -> None:
+    kind: str  # "service" or "user"
+    name: str
+    place: Problem
+
+
+class InvalidDefinition(Exception):
+    """A definition or services document breaks the rules; `problems` lists every one.
+
+    `references` are the names the refused documents use (checked against the database too,
+    so that every problem is listed at once) and `services_named` the services they define.
+    """
+
+    def __init__(
+        self,
+        problems: Sequence[Problem],
+        *,
+        references: Sequence[Reference] = (),
+        services_named: Sequence[str] = (),
+    ) -> None:
         self.problems = list(problems)
+        self.references = list(references)
+        self.services_named = list(services_named)
         super().__init__(self.problems)  # args hold the problems, so the exception pickles
 
     def __str__(self) -> str:
@@ -51,6 +73,16 @@ class Report:
         self.step_labels: dict[int, str] = {}
         self.targets: list[tuple[tuple, str]] = []  # (path, target) checked once ids are known
         self.found: list[tuple[tuple, str]] = []
+        self.named: list[tuple[str, str, tuple]] = []  # (kind, name, path) for the database
+        self.services_named: list[str] = []  # services a services document defines
+
+    def refer(self, kind: str, name: str, path: tuple) -> None:
+        """Note a name only the database can check (a service, a user) used at `path`."""
+        self.named.append((kind, name, path))
+
+    def references(self) -> list[Reference]:
+        """The names noted with `refer`, each placed for a problem about it."""
+        return [Reference(kind, name, self.make(path, "")) for kind, name, path in self.named]
 
     def add(self, path: tuple, message: str) -> None:
         """Note a problem at `path` (a tuple of keys and indexes from the document root)."""

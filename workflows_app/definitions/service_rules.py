@@ -65,6 +65,7 @@ def check_services(data: Any, report: Report, prefixes: Sequence[str]) -> tuple[
             f"services must be a non-empty mapping NAME: {{kind: ...}}; it is {shown}",
         )
         return ()
+    report.services_named.extend(name for name in entries if isinstance(name, str))
     found = [_check_service(name, raw, report, prefixes) for name, raw in entries.items()]
     return tuple(s for s in found if s)
 

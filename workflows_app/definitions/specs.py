@@ -10,7 +10,7 @@ from typing import Any
 import cel
 
 from .durations import Duration
-from .problems import Problem, Report
+from .problems import Problem, Reference, Report
 
 TERMINALS = frozenset({"end", "reject", "fail"})
 
@@ -74,6 +74,8 @@ class WorkflowSpec:
     source: Mapping[str, Any] = field(default_factory=dict, compare=False)
     origin: str = field(default="", compare=False, repr=False)  # file name, "<admin>", ...
     lines: Mapping[tuple, int] = field(default_factory=dict, compare=False, repr=False)
+    # Services and users it names, placed for problems: checked against the database.
+    references: tuple[Reference, ...] = field(default=(), compare=False, repr=False)
 
     def step(self, step_id: str) -> StepSpec:
         """The step with this id; KeyError if there is none."""

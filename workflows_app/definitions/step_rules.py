@@ -102,6 +102,7 @@ def _check_service_ref(raw: Mapping, path: tuple, report: Report) -> str | None:
             "'_' (1-100 characters)",
         )
     else:
+        report.refer("service", value, (*path, "service"))
         return value
     return None
 
@@ -149,6 +150,8 @@ def _check_principal(value: Any, path: tuple, report: Report) -> str | None:
             f"{what} '{value}': '{name}' is not a username (letters, digits and @ . + - _)",
         )
     else:
+        if kind == "user":
+            report.refer("user", name, path)
         return value
     return None
 

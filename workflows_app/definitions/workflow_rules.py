@@ -27,7 +27,7 @@ def parse_definition(
     report = Report(source, lines)
     spec = check_workflow(data, report)
     if report.found or spec is None:
-        raise InvalidDefinition(report.problems())
+        raise InvalidDefinition(report.problems(), references=report.references())
     return spec
 
 
@@ -59,6 +59,7 @@ def check_workflow(data: Any, report: Report) -> WorkflowSpec | None:
         source,
         report.source,
         report.lines,
+        references=tuple(report.references()),
     )
 
 
