@@ -94,6 +94,12 @@ class RefusedAtValidationTests(SeedCase):
     def test_the_tracker_says_refused_with_the_reason_and_that_it_was_emailed(self):
         text = self.tracker(self.start(NO_ADDRESS))
         assert "Status: Refused" in text and "Complete" not in text
+        badges = re.findall(r'class="badge badge--(\w+)">([^<]+)<', text)
+        assert badges == [
+            ("refused", "Refused"),
+            ("upcoming", "Not reached"),
+            ("upcoming", "Not reached"),
+        ]
         assert f"<li>{MISSING_ADDRESS}</li>" in text.replace("&#x27;", "'")
         assert "We have also sent you this decision by email." in text
 
@@ -176,6 +182,8 @@ class ReviewerDecisionTests(SeedCase):
         text = self.tracker(instance)
         assert "Status: Approved" in text and "Your application has been approved." in text
         assert "We have also sent you this decision by email." in text
+        badges = re.findall(r'class="badge badge--(\w+)">([^<]+)<', text)
+        assert badges == [("done", "Done"), ("approved", "Approved"), ("done", "Done")]
         [email] = self.emails_to_ada()
         assert email.subject == f"Your application {instance.case_number} has been approved"
         assert "has been approved." in email.body and "comments" not in email.body

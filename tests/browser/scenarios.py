@@ -1,8 +1,10 @@
 """Workflows and instances in known states, shared by the page tests and the browser tests."""
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
 from tests.factories import (
@@ -14,7 +16,14 @@ from tests.factories import (
     start,
 )
 from workflows_app import runtime
-from workflows_app.models import RunState, StepRun, WorkflowDefinition, WorkflowInstance
+from workflows_app.authoring import publishing
+from workflows_app.models import (
+    RunState,
+    Service,
+    StepRun,
+    WorkflowDefinition,
+    WorkflowInstance,
+)
 
 PERMIT = {
     "id": "building-permit",
@@ -46,6 +55,19 @@ PERMIT = {
 
 # A distinctive payload: no part of it may ever appear on a public page.
 PRIVATE_PAYLOAD = {"applicant": "Zebulon Quixfarnsworth", "address": "17 Xylophone Lane"}
+
+
+PERMIT_FILES = [
+    Path(settings.BASE_DIR) / "workflows" / name
+    for name in ("building-permit.json", "services.yaml")
+]
+
+
+def seed_as_make_run(validation_url: str) -> WorkflowDefinition:
+    """The seed loaded from its file as `make run` loads it (public), validation over HTTP."""
+    report = publishing.load_files(PERMIT_FILES, public=["building-permit"])
+    Service.objects.filter(name="validationSvc").update(url=validation_url)
+    return report.published[0]
 
 
 def permit_workflow(validation_kind: str = "python", **overrides: Any) -> WorkflowDefinition:

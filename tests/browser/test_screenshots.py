@@ -10,6 +10,7 @@ from tests.browser.scenarios import (
     at_review,
     finished_runs,
     permit_workflow,
+    review,
     review_only_workflow,
     waiting_runs,
 )
@@ -22,7 +23,9 @@ pytestmark = pytest.mark.browser
 
 def busy_office():
     """Two workflows with history, queues of different ages and an escalation today."""
-    permit = permit_workflow()
+    permit = permit_workflow(
+        public=True, description="Permission to build, extend or convert a house."
+    )
     finished_runs(permit, "approve", [timedelta(hours=h) for h in (3, 8, 20, 26, 40)])
     now = timezone.now()
     waiting_runs(permit, "approve", [now - timedelta(hours=h, minutes=17) for h in (1, 4, 9, 30)])
@@ -33,13 +36,25 @@ def busy_office():
     return instance
 
 
+def decided(definition, result: str, reason: str = ""):
+    """An application with an email address, decided by a reviewer."""
+    instance = at_review(definition, email="applicant@example.org")
+    return review(instance, result, reason=reason)
+
+
 @pytest.mark.parametrize("size", ["phone", "desktop"])
 def test_screenshots_of_the_public_pages(page, size):
     page.set_viewport_size({"phone": PHONE, "desktop": DESKTOP}[size])
     instance = busy_office()
+    permit = instance.definition
+    refused = decided(permit, "rejected", "The extension is taller than the 7 m the plan allows.")
+    approved = decided(permit, "approved")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for name, url, ready in (
         ("tracker", instance.tracker_url, "Steps like this usually take"),
+        ("tracker-refused", refused.tracker_url, "Status: Refused"),
+        ("tracker-approved", approved.tracker_url, "Status: Approved"),
+        ("home", "/", "Services you can apply for"),
         ("board", "/board/", "Waiting times"),
         ("track-find", "/track/", "Track an application"),
     ):

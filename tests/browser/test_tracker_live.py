@@ -42,9 +42,11 @@ def test_the_tracker_shows_a_decision_without_a_reload_and_then_stops_polling(pa
     assert len(polls) >= 2, "the tracker should poll while the application runs"
 
     review(instance)  # the service layer, as a reviewer's decision or a callback would
-    expect(page.locator("#status-title")).to_have_text("Status: Complete", timeout=SETTLE_MS)
+    expect(page.locator("#status-title")).to_have_text("Status: Approved", timeout=SETTLE_MS)
     expect(page.locator(".badge").nth(1)).to_have_text("Done")
-    expect(page.locator("#announcer")).to_have_text("Update: your application is Complete.")
+    expect(page.locator("#announcer")).to_have_text(
+        "Update: Approved. Your application has been approved."
+    )
     assert page.evaluate("() => window.notReloaded") is True
     assert page.locator("#step-list[hx-trigger]").count() == 0
 
@@ -63,8 +65,10 @@ def test_the_tracker_follows_a_reviewer_deciding_in_another_browser(page, sign_i
     staff.goto(f"/tasks/{task.pk}/")
     staff.get_by_role("button", name="Approve").click()
 
-    expect(page.locator("#status-title")).to_have_text("Status: Complete", timeout=SETTLE_MS)
-    expect(page.locator("#announcer")).to_have_text("Update: your application is Complete.")
+    expect(page.locator("#status-title")).to_have_text("Status: Approved", timeout=SETTLE_MS)
+    expect(page.locator("#announcer")).to_have_text(
+        "Update: Approved. Your application has been approved."
+    )
 
 
 def test_an_escalation_is_announced_to_screen_readers(page, fast_polls):
@@ -79,7 +83,7 @@ def test_an_escalation_is_announced_to_screen_readers(page, fast_polls):
     expect(page.locator("#announcer")).to_have_text("")
     runtime.process_due(now=timezone.now() + timedelta(hours=49))
     expect(page.locator("#announcer")).to_have_text(
-        "Update: Review by a planning officer, Passed to a senior officer.", timeout=SETTLE_MS
+        "Update: Review by a planning officer, Passed to another reviewer.", timeout=SETTLE_MS
     )
     expect(page.locator("#status-title")).to_have_text("Status: In progress")
 
@@ -95,6 +99,6 @@ def test_without_javascript_the_tracker_reloads_itself(
         page.goto(instance.tracker_url)
         expect(page.locator("#status-title")).to_have_text("Status: In progress")
         review(instance)
-        expect(page.locator("#status-title")).to_have_text("Status: Complete", timeout=SETTLE_MS)
+        expect(page.locator("#status-title")).to_have_text("Status: Approved", timeout=SETTLE_MS)
     finally:
         context.close()

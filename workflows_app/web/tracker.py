@@ -109,6 +109,7 @@ class StepRow:
     view: progress.StepView
     label: str
     is_current: bool
+    tone: str  # the badge's colour: the step's state, or the decision it made
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,9 +156,13 @@ def tracker_context(instance: WorkflowInstance, runs: list[StepRun], *, now: dat
     """Everything the tracker shows, from the instance and its runs (plus one query for a
     typical duration, cached)."""
     views = progress.step_views(instance, runs)
-    rows = [StepRow(view, _label(instance, view), _is_current(view)) for view in views]
-    current = next((row for row in rows if row.is_current), None)
     verdict = outcomes.verdict(instance.outcome, instance.status) if instance.is_finished else ""
+    decided_at = (instance.outcome or {}).get("step") if verdict in DECISION_LABELS else None
+    rows = [
+        _row(instance, view, verdict if view.id == decided_at and view.state == "done" else "")
+        for view in views
+    ]
+    current = next((row for row in rows if row.is_current), None)
     return {
         "instance": instance,
         "workflow_name": catalog.spec_of(instance).display_name,
@@ -185,6 +190,16 @@ def decision_emailed(instance: WorkflowInstance, runs: list[StepRun]) -> bool:
     if instance.status in notifications.APPLICANT_KINDS:
         return True
     return any(run.result == outcomes.DECISION_SENT for run in runs)
+
+
+# The step that made the decision says which, on its badge.
+DECISION_LABELS = {"approved": _("Approved"), "refused": _("Refused"), "lapsed": _("Lapsed")}
+
+
+def _row(instance: WorkflowInstance, view: progress.StepView, decision: str) -> StepRow:
+    if decision:
+        return StepRow(view, DECISION_LABELS[decision], False, decision)
+    return StepRow(view, _label(instance, view), _is_current(view), view.state)
 
 
 def _is_current(view: progress.StepView) -> bool:
