@@ -67,7 +67,7 @@ def test_the_tracker_of_a_running_application(page, live_server, viewport):
 
 
 def test_the_tracker_of_a_rejected_application(page, live_server):
-    page.goto(review(at_review(), "rejected").tracker_url)
+    page.goto(review(at_review(), "rejected", reason="The plans are incomplete.").tracker_url)
     assert_no_blocking_violation(page, live_server)
 
 

@@ -110,6 +110,7 @@ def test_the_sign_in_page_and_a_decided_task_have_no_serious_axe_violation(page,
     assert_no_blocking_violation(page, live_server)
     sign_in_with_keys(page, "rita")
     page.goto(f"/tasks/{task.pk}/")
+    page.get_by_label("Reason for the applicant").fill("The plans are incomplete.")
     page.get_by_role("button", name="Reject").click()
     expect(page.get_by_role("status")).to_contain_text("is now rejected")
     assert_no_blocking_violation(page, live_server)

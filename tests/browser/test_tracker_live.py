@@ -43,7 +43,7 @@ def test_the_tracker_shows_a_decision_without_a_reload_and_then_stops_polling(pa
 
     review(instance)  # the service layer, as a reviewer's decision or a callback would
     expect(page.locator("#status-title")).to_have_text("Status: Approved", timeout=SETTLE_MS)
-    expect(page.locator(".badge").nth(1)).to_have_text("Done")
+    expect(page.locator(".badge").nth(1)).to_have_text("Approved")  # the deciding step
     expect(page.locator("#announcer")).to_have_text(
         "Update: Approved. Your application has been approved."
     )
