@@ -248,3 +248,16 @@ class OtherEndingsTests(SeedCase):
         page = self.client.get(f"/tasks/{task.pk}/").content.decode()
         assert re.search(r"What the checks found", page)
         assert MISSING_ADDRESS in page.replace("&#x27;", "'")
+
+
+class AdminOutcomeTests(SeedCase):
+    def test_the_admins_instance_page_shows_the_outcome_the_reason_and_the_note(self):
+        instance = self.start(COMPLETE)
+        self.decide(instance, {"result": "rejected", "reason": "Too tall.", "note": "Zq-note"})
+        admin = make_user("admin", is_staff=True, is_superuser=True)
+        self.client.force_login(admin)
+        url = f"/admin/workflows_app/workflowinstance/{instance.pk}/change/"
+        page = self.client.get(url).content.decode()
+        assert "outcome (the decision that ended it)" in page
+        assert "&quot;result&quot;: &quot;rejected&quot;" in page
+        assert "reason: Too tall." in page and "note: Zq-note" in page

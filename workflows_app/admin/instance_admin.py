@@ -98,6 +98,7 @@ class WorkflowInstanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "status",
         "current_step",
         "error_text",
+        "outcome_json",
         "started_by",
         "created_at",
         "updated_at",
@@ -187,6 +188,12 @@ class WorkflowInstanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="error")
     def error_text(self, obj):
         return (obj.error or {}).get("detail", "—") if isinstance(obj.error, dict) else "—"
+
+    @admin.display(description="outcome (the decision that ended it)")
+    def outcome_json(self, obj):
+        if obj.outcome is None:
+            return "— (running)" if not obj.is_finished else "—"
+        return format_html("<pre>{}</pre>", json.dumps(obj.outcome, indent=2, ensure_ascii=False))
 
     @admin.display(description="payload")
     def payload_json(self, obj):
