@@ -258,6 +258,6 @@ class AdminOutcomeTests(SeedCase):
         self.client.force_login(admin)
         url = f"/admin/workflows_app/workflowinstance/{instance.pk}/change/"
         page = self.client.get(url).content.decode()
-        assert "outcome (the decision that ended it)" in page
+        assert "Outcome (the decision that ended it)" in page
         assert "&quot;result&quot;: &quot;rejected&quot;" in page
         assert "reason: Too tall." in page and "note: Zq-note" in page
