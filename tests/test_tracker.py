@@ -60,11 +60,17 @@ class TrackerPageTests(TestCase):
         assert 'aria-current="step"' in text
         assert "Current step: <strong>Review by a planning officer</strong>" in text
 
-    def test_an_escalated_step_says_it_was_passed_on(self):
-        instance = at_review()
+    def test_an_escalated_step_says_it_was_passed_on_in_the_words_of_the_email(self):
+        from django.core import mail
+
+        from workflows_app.runtime import notifications
+
+        instance = at_review(email="ada@example.org")
         runtime.process_due(now=timezone.now() + timedelta(hours=49))
         text = self.client.get(instance.tracker_url).content.decode()
         assert 'badge--escalated">Passed to another reviewer<' in text
+        assert notifications.send_applicant_email(instance.pk, "escalated") == 1
+        assert "passed to another reviewer" in mail.outbox[-1].body
 
     def test_times_are_shown_in_the_site_time_zone(self):
         instance = at_review()
