@@ -32,6 +32,14 @@ class Service(models.Model):
     callable = models.CharField(
         max_length=200, blank=True, help_text=_("python: dotted path of the function.")
     )
+    form = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=_(
+            "applicant: the fields the applicant is asked for, as in a services file, e.g. "
+            '[{"name": "sitePlan", "label": "Site plan", "type": "file", "required": true}]'
+        ),
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
