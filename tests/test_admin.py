@@ -544,6 +544,8 @@ def insert_instances(definition, count: int) -> None:
         "created_at": now,
         "updated_at": now,
         "ended_at": None,
+        "deadline_at": None,
+        "awaiting_applicant_since": None,
     }
 
     def prep(name, value):

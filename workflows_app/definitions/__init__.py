@@ -15,6 +15,7 @@ from .loading import load_file, load_text
 from .problems import InvalidDefinition, Problem
 from .route_rules import CEL_VARIABLES
 from .service_rules import DEFAULT_PYTHON_PREFIXES, SERVICE_FIELDS, SERVICE_KINDS, parse_services
+from .sizes import format_size, parse_size
 from .specs import (
     TERMINALS,
     Condition,
@@ -28,7 +29,6 @@ from .specs import (
     humanize,
     localized,
 )
-from .sizes import format_size, parse_size
 from .step_rules import MAX_RETRIES, ON_TIMEOUT_ACTIONS, STEP_FIELDS
 from .workflow_rules import WORKFLOW_FIELDS, parse_definition
 

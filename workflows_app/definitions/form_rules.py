@@ -46,7 +46,9 @@ def check_form(raw: Mapping, path: tuple, report: Report) -> tuple[FormField, ..
 
 def _check_field(raw: Any, path: tuple, report: Report) -> FormField | None:
     if not isinstance(raw, Mapping):
-        report.add(path, f"each form field must be a mapping with 'name' and 'type', not {describe(raw)}")
+        report.add(
+            path, f"each form field must be a mapping with 'name' and 'type', not {describe(raw)}"
+        )
         return None
     check_keys(raw, FORM_FIELDS, path, report)
     name = _check_name(raw.get("name"), (*path, "name"), report)
@@ -96,7 +98,9 @@ def check_label(value: Any, path: tuple, report: Report) -> str | Mapping[str, s
             if not isinstance(code, str) or not _LANGUAGE.fullmatch(code):
                 report.add((*path, code), f"'{code}' is not a language code such as en or es")
             elif not isinstance(text, str) or not text.strip():
-                report.add((*path, code), f"the {code} text must be non-empty text, not {describe(text)}")
+                report.add(
+                    (*path, code), f"the {code} text must be non-empty text, not {describe(text)}"
+                )
         return dict(value)
     report.add(
         path,
@@ -109,7 +113,10 @@ def check_label(value: Any, path: tuple, report: Report) -> str | Mapping[str, s
 def _check_choices(raw: Mapping, path: tuple, report: Report) -> tuple:
     value, where = raw.get("choices"), (*path, "choices")
     if not isinstance(value, list) or not value:
-        report.add(where, f"a choice field needs choices, a non-empty list such as [yes, no], not {describe(value)}")
+        report.add(
+            where,
+            f"a choice field needs choices, a non-empty list such as [yes, no], not {describe(value)}",
+        )
         return ()
     found: dict[str, Any] = {}
     for index, item in enumerate(value):
@@ -136,7 +143,9 @@ def _check_accept(value: Any, path: tuple, report: Report) -> tuple[str, ...]:
     if value is None:
         return DEFAULT_ACCEPT
     if not isinstance(value, list) or not value:
-        report.add(path, f"accept must be a non-empty list such as [pdf, png, jpg], not {describe(value)}")
+        report.add(
+            path, f"accept must be a non-empty list such as [pdf, png, jpg], not {describe(value)}"
+        )
         return ()
     kinds = []
     for index, item in enumerate(value):

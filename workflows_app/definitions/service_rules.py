@@ -88,7 +88,9 @@ def _check_service(
         return None
     kind = raw.get("kind")
     if kind is None:
-        report.add((*path, "kind"), "missing required field 'kind'; use http, human, python or applicant")
+        report.add(
+            (*path, "kind"), "missing required field 'kind'; use http, human, python or applicant"
+        )
         return None
     if not check_choice(kind, SERVICE_KINDS, (*path, "kind"), report):
         return None

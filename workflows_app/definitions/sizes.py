@@ -30,5 +30,9 @@ def format_size(size: int) -> str:
     for unit, factor in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
         if size >= factor:
             amount = size / factor
-            return f"{amount:.0f} {unit}" if amount >= 10 or amount.is_integer() else f"{amount:.1f} {unit}"
+            return (
+                f"{amount:.0f} {unit}"
+                if amount >= 10 or amount.is_integer()
+                else f"{amount:.1f} {unit}"
+            )
     return f"{size} bytes"

@@ -18,7 +18,7 @@ from django.contrib.auth.models import Group
 from django.db.models import Max
 from jsonschema import Draft202012Validator
 
-from ..definitions import WorkflowSpec, parse_definition
+from ..definitions import FormField, WorkflowSpec, parse_definition, parse_services
 from ..engine import working_time
 from ..models import BusinessCalendar, Service, WorkflowDefinition, WorkflowInstance
 
@@ -148,3 +148,19 @@ def clear() -> None:
     resolve_assignee.cache_clear()
     _SPECS.clear()
     _SERVICES.clear()
+    _FORMS.clear()
+
+
+_FORMS: dict[tuple[str, Any], tuple[FormField, ...]] = {}
+
+
+def form_of(service: Service) -> tuple[FormField, ...]:
+    """The fields an `applicant` service asks for, checked as the loader checks them (cached
+    until the service row changes)."""
+    key = (service.name, service.updated_at)
+    form = _FORMS.get(key)
+    if form is None:
+        document = {"services": {service.name: {"kind": service.kind, "form": service.form}}}
+        (spec,) = parse_services(document, source=f"service {service.name}")
+        form = _FORMS[key] = spec.form
+    return form

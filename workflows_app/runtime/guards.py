@@ -18,7 +18,7 @@ from ..models import (
     WorkflowInstance,
 )
 from ..queries import catalog
-from . import notifications
+from . import clock, notifications
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +69,7 @@ def move_instance(instance, from_step: str, move: engine.Move, *, context=None, 
         changes["ended_at"] = now
     if move.status == Status.FAILED:
         changes["error"] = {"step": from_step, "detail": move.error or "the step failed"}
+    changes |= clock.resumed_fields(instance, now)  # leaving a wait for the applicant
     changed = WorkflowInstance.objects.filter(
         pk=instance.pk, status=Status.RUNNING, current_step=from_step
     ).update(**changes)

@@ -62,7 +62,7 @@ def send_task_email(run_id: str, kind: str) -> int:
         "step": spec.step(run.step_id),
         "task_url": f"{settings.HMS_PUBLIC_URL}/tasks/{run.pk}/",
     }
-    return _send(f"workflows_app/email/task_{kind}.txt", context, to)
+    return send_templated(f"workflows_app/email/task_{kind}.txt", context, to)
 
 
 def send_applicant_email(instance_id: int, kind: str) -> int:
@@ -76,9 +76,10 @@ def send_applicant_email(instance_id: int, kind: str) -> int:
         "workflow_name": catalog.spec_of(instance).display_name,
         "tracker_url": f"{settings.HMS_PUBLIC_URL}{instance.tracker_url}",
     }
-    return _send(f"workflows_app/email/applicant_{kind}.txt", context, [email])
+    return send_templated(f"workflows_app/email/applicant_{kind}.txt", context, [email])
 
 
-def _send(template: str, context: dict, to: list[str]) -> int:
+def send_templated(template: str, context: dict, to: list[str]) -> int:
+    """Render a plain-text email template (its first line is the subject) and send it."""
     subject, _, body = render_to_string(template, context).strip().partition("\n")
     return send_mail(subject.strip(), body.strip() + "\n", None, to)
