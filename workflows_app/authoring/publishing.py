@@ -65,12 +65,14 @@ def parse_files(paths: Iterable[str | Path]) -> list[Sourced]:
 def check_references(parsed: Sequence[Sourced]) -> list[Problem]:
     """Problems only the database can tell: unknown services, users and callables."""
     problems: list[Problem] = []
-    known = set(Service.objects.values_list("name", flat=True))
-    known |= {svc.name for item in parsed for svc in item.document.services}
+    kinds = dict(Service.objects.values_list("name", "kind"))
+    kinds |= {svc.name: svc.kind for item in parsed for svc in item.document.services}
+    known = set(kinds)
     users = _usernames_named(parsed)
     for item in parsed:
         for spec in item.document.workflows:
             problems.extend(_workflow_references(item.source, spec, known, users))
+            problems.extend(_request_problems(item.source, spec, kinds))
         problems.extend(_callable_problems(item.source, item.document.services))
     return problems
 
@@ -109,6 +111,23 @@ def _workflow_references(source, spec: WorkflowSpec, services: set[str], users: 
                     field=where,
                     workflow=spec.id,
                 )
+
+
+def _request_problems(source, spec: WorkflowSpec, kinds: dict[str, str]):
+    """A request to the applicant has nobody to escalate to, and no assignee."""
+    for step in spec.steps:
+        if kinds.get(step.service) != "applicant":
+            continue
+        if step.on_timeout == "escalate" or step.escalate_to or step.assignee:
+            field = "onTimeout" if step.on_timeout == "escalate" else "escalateTo"
+            yield Problem(
+                source,
+                f"service '{step.service}' asks the applicant, who cannot be escalated or "
+                "assigned; use onTimeout reject, retry (remind them), skip or fail",
+                step=step.id,
+                field="assignee" if step.assignee else field,
+                workflow=spec.id,
+            )
 
 
 def _targets(step) -> Iterable[tuple[str, str]]:
@@ -164,6 +183,7 @@ def save_service(svc: ServiceSpec, report: LoadReport) -> Service:
         "group": svc.group,
         "backup_group": svc.backup_group,
         "callable": svc.callable,
+        "form": list(svc.source.get("form") or []) if svc.kind == "applicant" else [],
     }
     service, created = Service.objects.update_or_create(name=svc.name, defaults=fields)
     report.say(f"service {svc.name}: {'created' if created else 'saved'} ({svc.kind})")

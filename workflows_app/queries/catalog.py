@@ -18,9 +18,9 @@ from django.contrib.auth.models import Group
 from django.db.models import Max
 from jsonschema import Draft202012Validator
 
-from ..definitions import FormField, WorkflowSpec, parse_definition, parse_services
+from ..definitions import DEFAULT_ACCEPT, FormField, WorkflowSpec, parse_definition, parse_services
 from ..engine import working_time
-from ..models import BusinessCalendar, Service, WorkflowDefinition, WorkflowInstance
+from ..models import BusinessCalendar, Service, ServiceKind, WorkflowDefinition, WorkflowInstance
 
 SERVICE_TTL_SECONDS = 5.0
 
@@ -139,6 +139,17 @@ def get_calendar() -> working_time.Calendar:
         weekdays=row.weekday_numbers,
         holidays=row.holiday_dates,
     )
+
+
+def accepted_types(instance: WorkflowInstance, step_id: str) -> tuple[str, ...]:
+    """The document types a step takes: its request's file fields', or the default ones."""
+    if not step_id:
+        return DEFAULT_ACCEPT
+    service = service_of_step(spec_of(instance), step_id)
+    if service.kind != ServiceKind.APPLICANT:
+        return DEFAULT_ACCEPT
+    kinds = [kind for field in form_of(service) for kind in field.accept]
+    return tuple(dict.fromkeys(kinds)) or DEFAULT_ACCEPT
 
 
 def clear() -> None:

@@ -22,7 +22,7 @@ racing sweep changes nothing twice. Jobs are enqueued only after commit (queue.p
 
 from ..engine import TransitionNotAllowed
 from .answers import complete_task
-from .asking import LinkRefused, TooManyLinks, run_for_link, send_new_link
+from .asking import LinkRefused, TooManyLinks, is_request, run_for_link, send_new_link
 from .decisions import claim_task, decide_task, reassign_task, release_task
 from .documents import DocumentRefused, add_document
 from .guards import Claimed
@@ -34,11 +34,12 @@ from .lifecycle import (
     start_instance,
 )
 from .permissions import NotAllowed
-from .replies import NotARequest, answer_request
+from .replies import SUBMITTED, NotARequest, answer_request
 from .steps import claim_run, record_late_answer, record_outcome
 from .sweep import process_due, wake_run
 
 __all__ = [
+    "SUBMITTED",
     "Claimed",
     "DocumentRefused",
     "LinkRefused",
@@ -55,6 +56,7 @@ __all__ = [
     "claim_task",
     "complete_task",
     "decide_task",
+    "is_request",
     "process_due",
     "reassign_task",
     "record_late_answer",

@@ -44,9 +44,9 @@ class TooManyLinks(Exception):
         self.wait = wait
 
 
-def is_request(instance: WorkflowInstance, step_id: str) -> bool:
-    """Whether `step_id` of the instance's workflow asks the applicant."""
-    service = catalog.service_of_step(catalog.spec_of(instance), step_id)
+def is_request(run: StepRun) -> bool:
+    """Whether `run` is of a step that asks the applicant."""
+    service = catalog.service_of_step(catalog.spec_of(run.instance), run.step_id)
     return service.kind == ServiceKind.APPLICANT
 
 
