@@ -108,7 +108,9 @@ def _document(field: FormField, value: Any, documents: Mapping[str, DocumentFact
     if facts is None:
         raise ValueError("must be the documentId of a document uploaded for this application")
     if facts.type not in field.accept:
-        raise ValueError(f"is a {facts.type} file; send {' or '.join(field.accept)}")
+        kinds = field.accept
+        either = " or ".join([", ".join(kinds[:-1]), kinds[-1]]) if len(kinds) > 1 else kinds[0]
+        raise ValueError(f"is of type {facts.type}; send {either}")
     largest = min(field.max_size or limit, limit)
     if facts.size > largest:
         raise ValueError(f"is {format_size(facts.size)}; at most {format_size(largest)} is allowed")

@@ -15,13 +15,8 @@ from .instances import WorkflowInstance
 
 
 def document_storage():
-    """The storage documents are kept in (STORAGES['documents'])."""
+    """The storage documents are kept in (STORAGES['documents'], looked up at each use)."""
     return storages["documents"]
-
-
-def document_path(document: "CaseDocument", filename: str) -> str:
-    """instance-uuid/document-uuid: nothing of the uploader's file name, nothing guessable."""
-    return f"{document.instance.uuid}/{document.pk}"
 
 
 class CaseDocument(models.Model):
@@ -36,7 +31,9 @@ class CaseDocument(models.Model):
     content_type = models.CharField(max_length=100, help_text="Judged from the content.")
     size = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64)
-    file = models.FileField(upload_to=document_path, storage=document_storage, max_length=200)
+    path = models.CharField(
+        max_length=200, help_text="Where the file is in the documents storage (two UUIDs)."
+    )
     uploaded_by = models.CharField(max_length=150, help_text="applicant, or token:NAME")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -49,3 +46,7 @@ class CaseDocument(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def open(self):
+        """The stored file, opened for reading."""
+        return document_storage().open(self.path, "rb")

@@ -18,6 +18,7 @@ from django.db import transaction
 from ..definitions import DEFAULT_ACCEPT, format_size, parse_size
 from ..engine import DocumentFacts, TransitionNotAllowed
 from ..models import CaseDocument, Event, WorkflowInstance
+from ..models.documents import document_storage
 from .guards import add_event
 
 NAME_MAX = 200
@@ -51,9 +52,14 @@ def judge(upload: UploadedFile, *, accept: Sequence[str], max_size: int | None) 
         raise DocumentRefused("the file is empty")
     kind = type_of(upload)
     if kind not in accept:
-        told = f"a {kind} file" if kind else "of a type we cannot accept"
-        raise DocumentRefused(f"the file is {told}; send {' or '.join(accept)}")
+        told = f"of type {kind}" if kind else "of a type we cannot accept"
+        raise DocumentRefused(f"the file is {told}; send {either(accept)}")
     return DocumentFacts(type=kind, size=upload.size)
+
+
+def either(kinds: Sequence[str]) -> str:
+    """ "pdf, png or jpg"."""
+    return " or ".join([", ".join(kinds[:-1]), kinds[-1]]) if len(kinds) > 1 else kinds[0]
 
 
 def type_of(upload: UploadedFile) -> str:
@@ -83,7 +89,8 @@ def store(
         sha256=_sha256(upload),
         uploaded_by=uploaded_by,
     )
-    document.file.save(str(document.pk), upload, save=False)
+    # Saved first: a failure here leaves no row; a rolled-back row's file goes in `discard`.
+    document.path = document_storage().save(f"{instance.uuid}/{document.pk}", upload)
     document.save(force_insert=True)
     add_event(
         instance,
@@ -130,8 +137,8 @@ def add_document(
 def discard(documents: Iterable[CaseDocument]) -> None:
     """Remove the files of documents whose rows were rolled back."""
     for document in documents:
-        if document.file.name:
-            document.file.storage.delete(document.file.name)
+        if document.path:
+            document_storage().delete(document.path)
 
 
 def facts_of(instance: WorkflowInstance) -> dict[str, DocumentFacts]:

@@ -27,7 +27,7 @@ def read_upload(request: HttpRequest, instance: WorkflowInstance) -> tuple[Uploa
 def download(document: CaseDocument) -> FileResponse:
     """The file, as an attachment (never shown inline), not cached by shared caches."""
     response = FileResponse(
-        document.file.open("rb"),
+        document.open(),
         as_attachment=True,
         filename=document.name,
         content_type=document.content_type,
