@@ -284,3 +284,32 @@ class TimeoutTests(SimpleTestCase):
         assert engine.on_timeout(step, service_kind="applicant").kind == "reject"
         reminded = definitions.StepSpec("ask", "s", on_timeout="escalate")
         assert engine.on_timeout(reminded, service_kind="applicant").kind == "retry"
+
+
+class FullExampleTests(SimpleTestCase):
+    """workflows/building-permit-full.yaml: validation asks for the site plan when it is missing."""
+
+    def test_a_missing_site_plan_leads_to_the_request_and_back_to_validation(self):
+        from workflows_app.definitions import load_file
+
+        (spec,) = load_file(ROOT / "workflows" / "building-permit-full.yaml").workflows
+        moves = [
+            engine.advance(spec, step, result, payload={}, context={})
+            for step, result in (("validate", "incomplete"), ("upload-site-plan", "submitted"))
+        ]
+        assert [m.step for m in moves] == ["upload-site-plan", "validate"]
+        assert spec.deadline == definitions.parse_duration("40 working days")
+
+    def test_the_demo_validation_wants_a_site_plan_for_the_full_example_only(self):
+        from workflows_app.management.demo_server import validate_request
+
+        application = {"applicant": "Ada", "address": "1 Main St"}
+        full = {"workflowId": "building-permit-full", "payload": application, "context": {}}
+        assert validate_request(full) == {
+            "result": "incomplete",
+            "data": {"reasons": ["the site plan is missing"]},
+        }
+        sent = {**full, "context": {"upload-site-plan": {"sitePlan": "a-document-id"}}}
+        assert validate_request(sent)["result"] == "ok"
+        seed = {"workflowId": "building-permit", "payload": application}
+        assert validate_request(seed)["result"] == "ok"

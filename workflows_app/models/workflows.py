@@ -147,6 +147,14 @@ class WorkflowDraft(models.Model):
             '{"type": "object", "required": ["applicant"]}. Leave empty to accept any.'
         ),
     )
+    deadline = models.CharField(
+        max_length=50,
+        blank=True,
+        help_text=_(
+            "Time allowed from start to decision, e.g. 40 working days or 30d; time spent "
+            "waiting for the applicant does not count. Empty: none."
+        ),
+    )
     based_on = models.ForeignKey(
         WorkflowDefinition,
         null=True,
