@@ -54,7 +54,7 @@ class AnswerForm(forms.Form):
     """The request's fields as a Django form: parsed, with errors on each field."""
 
     def __init__(self, form: tuple[FormField, ...], *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, label_suffix="", **kwargs)
         self.spec = form
         for field in form:
             self.fields[field.name] = _form_field(field)
