@@ -152,6 +152,13 @@ class DownloadTests(DocumentApiCase):
         unknown = "/api/documents/00000000-0000-0000-0000-000000000000"
         assert self.get(unknown, token=self.token).status_code == 404
 
+    def test_status_reads_documents_for_tokens_only_in_one_query(self):
+        self.get(status_url(self.instance))  # warm the per-process caches
+        with self.assertNumQueries(2):  # the instance with its runs, its events
+            self.get(status_url(self.instance))
+        with self.assertNumQueries(4):  # + the token, the documents
+            self.get(status_url(self.instance), token=self.token)
+
     def test_documents_are_listed_in_status_for_tokens_only(self):
         listed = self.get(status_url(self.instance), token=self.token).json()["documents"]
         assert [d["documentId"] for d in listed] == [self.document_id]
