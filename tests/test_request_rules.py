@@ -313,3 +313,15 @@ class FullExampleTests(SimpleTestCase):
         assert validate_request(sent)["result"] == "ok"
         seed = {"workflowId": "building-permit", "payload": application}
         assert validate_request(seed)["result"] == "ok"
+
+
+class ServiceAdminTests(TestCase):
+    def test_the_admin_checks_an_applicant_services_form_with_the_loaders_rules(self):
+        from workflows_app.admin.service_admin import service_problems
+
+        data = {"name": "ask", "kind": "applicant", "form": [{"name": "plan", "type": "upload"}]}
+        assert service_problems(data) == [
+            ("form", "type 'upload' is not one of text, textarea, number, date, choice, file")
+        ]
+        good = {"name": "ask", "kind": "applicant", "form": [{"name": "plan", "type": "file"}]}
+        assert service_problems(good) == []
