@@ -138,7 +138,8 @@ def open_request(instance: WorkflowInstance, runs: list[StepRun]) -> StepRun | N
     """The instance's request to the applicant that is waiting for an answer, if any."""
     if instance.awaiting_applicant_since is None:
         return None
-    return next((run for run in runs if run.state == RunState.WAITING), None)
+    waiting = (run for run in runs if run.state == RunState.WAITING)
+    return next((run for run in waiting if is_request(run)), None)
 
 
 def send_new_link(*, instance: WorkflowInstance, run: StepRun) -> None:
