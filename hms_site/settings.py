@@ -7,6 +7,7 @@ Tuning constants (leases, timer intervals, health thresholds) are fixed here as 
 their reasons; tests that start processes shorten them through tests/process_settings.py.
 """
 
+import json
 import os
 from pathlib import Path
 
@@ -46,6 +47,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before CSRF: a body over its view's limit is refused before anything reads it.
+    "workflows_app.web.uploads.UploadLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -176,6 +179,31 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "var" / "static"
+
+# --- Documents (docs/api.md, documents) -----------------------------------------------------
+# Files applicants send are kept in the `documents` storage: a folder under var/ by default,
+# or any Django storage backend, e.g. HMS_DOCUMENT_STORAGE=storages.backends.s3.S3Storage
+# with HMS_DOCUMENT_STORAGE_OPTIONS='{"bucket_name": "hms-documents"}' (django-storages,
+# installed by the operator). They are never served by a path of their own: views check access.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "documents": {
+        "BACKEND": os.environ.get(
+            "HMS_DOCUMENT_STORAGE", "django.core.files.storage.FileSystemStorage"
+        ),
+        "OPTIONS": json.loads(os.environ.get("HMS_DOCUMENT_STORAGE_OPTIONS", "") or "{}")
+        or {"location": str(BASE_DIR / "var" / "documents")},
+    },
+}
+# The largest document accepted ("10MB", "512KB"; binary multiples). Only the upload endpoints
+# (the API's documents and the applicant's answer on the tracker) read bodies this large;
+# everything else stops at HMS_MAX_BODY_BYTES.
+HMS_MAX_UPLOAD = os.environ.get("HMS_MAX_UPLOAD", "10MB")
+# How long the emailed link to answer a request stays valid; a new one can be asked for from
+# the tracker, at most HMS_RESPOND_LINKS_PER_HOUR times an hour per application.
+HMS_RESPOND_LINK_SECONDS = 14 * 86400
+HMS_RESPOND_LINKS_PER_HOUR = 3
 
 # Django 6.1 mailers: the console in development; EMAIL_BACKEND/EMAIL_HOST... in production.
 MAILERS = {

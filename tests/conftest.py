@@ -56,3 +56,16 @@ def _empty_redis_queue():
 
         redis.Redis.from_url(settings.REDIS_URL).flushdb()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _documents_in_a_scratch_folder(settings, tmp_path_factory):
+    """Uploaded documents go to a folder of this test run, never to var/documents."""
+    location = tmp_path_factory.mktemp("documents")
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "documents": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(location)},
+        },
+    }

@@ -32,6 +32,7 @@ def make_service(name: str, kind: str = "python", **fields: Any) -> Service:
         "python": {"callable": "workflows_app.builtin.accept"},
         "human": {"group": "plan-reviewers", "backup_group": "backup-reviewers"},
         "http": {"url": "http://127.0.0.1:9/"},
+        "applicant": {"form": [{"name": "answer", "type": "text", "required": True}]},
     }[kind]
     service, _ = Service.objects.update_or_create(
         name=name, defaults={"kind": kind, **defaults, **fields}

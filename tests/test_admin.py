@@ -249,6 +249,7 @@ class VersionsAndFilesTests(TestCase):
     def setUp(self):
         make_seed_services()
         make_service("checkFieldsSvc", callable="workflows_app.builtin.check_required_fields")
+        make_service("sitePlanSvc", "applicant")
         self.client.force_login(make_user("root", is_staff=True, is_superuser=True))
 
     def test_published_versions_are_read_only_even_for_a_superuser(self):
@@ -302,7 +303,7 @@ class VersionsAndFilesTests(TestCase):
         response = self.client.post(f"{ADMIN}/workflowdraft/import/", {"file": upload})
         draft = WorkflowDraft.objects.get(key="building-permit-full")
         assert response["Location"] == f"{ADMIN}/workflowdraft/{draft.pk}/change/"
-        assert draft.steps.count() == 4 and draft.public
+        assert draft.steps.count() == 5 and draft.public
 
     def test_a_refused_file_lists_every_problem_with_its_line_and_saves_nothing(self):
         text = "id: p\nsteps:\n  - id: a\n    service: s\n    timeout: 48x\n  - id: end\n    service: s\n"
@@ -546,6 +547,8 @@ def insert_instances(definition, count: int) -> None:
         "created_at": now,
         "updated_at": now,
         "ended_at": None,
+        "deadline_at": None,
+        "awaiting_applicant_since": None,
     }
 
     def prep(name, value):

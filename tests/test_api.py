@@ -513,6 +513,8 @@ class StatusTests(ApiCase):
                 "attempts": 0,
             },
             "outcome": None,
+            "deadline": None,
+            "documents": [],
         }
 
     def test_times_are_iso_8601_with_a_time_zone(self):
@@ -841,17 +843,17 @@ class QueryBudgetTests(ApiCase):
         assert response.status_code == 200
         return len(queries)
 
-    def test_status_takes_three_queries_whatever_the_number_of_steps_and_events(self):
+    def test_status_takes_four_queries_whatever_the_number_of_steps_and_events(self):
         small, large = self.finished_instance("small", 2), self.finished_instance("large", 10)
         assert len(self.get(status_url(large), token=self.token).json()["history"]) == 10
-        # the instance with its runs (one join), the token, the events
-        assert (self.status_queries(small), self.status_queries(large)) == (3, 3)
+        # the instance with its runs (one join), the token, the events, the documents
+        assert (self.status_queries(small), self.status_queries(large)) == (4, 4)
 
-    def test_status_of_a_waiting_task_with_its_assignee_takes_three_queries(self):
+    def test_status_of_a_waiting_task_with_its_assignee_takes_four_queries(self):
         make_seed_services()
         instance = start(make_definition())
         run_queued(instance)
-        assert self.status_queries(instance) == 3
+        assert self.status_queries(instance) == 4
 
     def test_start_takes_a_fixed_number_of_queries(self):
         http_workflow("budget")  # the start alone: python steps after it are budgeted elsewhere

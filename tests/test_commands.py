@@ -68,7 +68,7 @@ class LoadWorkflowsTests(TestCase):
         out, _ = run("load_workflows", *WORKFLOWS)
         keys = sorted(WorkflowDefinition.objects.values_list("key", "version"))
         assert keys == [("address-change", 1), ("building-permit", 1), ("building-permit-full", 1)]
-        assert Service.objects.count() == 5
+        assert Service.objects.count() == 6
         assert "workflow building-permit: published version 1 (3 steps)" in out
         assert out.strip().splitlines()[-1] == f"Loaded {len(WORKFLOWS)} file(s)."
 

@@ -281,7 +281,7 @@ class WorkflowProblemTests(SimpleTestCase):
 
     def test_an_unknown_field_with_nothing_close_lists_the_allowed_fields(self):
         assert only_problem(workflow(colour="red")).message == (
-            "unknown field 'colour'; allowed fields: id, name, description, public, input, steps"
+            "unknown field 'colour'; allowed fields: id, name, description, public, input, deadline, steps"
         )
 
     def test_a_name_that_is_not_text_is_reported(self):
@@ -404,7 +404,8 @@ class StepProblemTests(SimpleTestCase):
     def test_an_unknown_on_timeout_action_suggests_the_closest(self):
         problem = only_problem(workflow(step(timeout="1h", onTimeout="escalte")))
         assert problem.message == (
-            "onTimeout 'escalte' is not one of escalate, fail, skip, retry; did you mean 'escalate'?"
+            "onTimeout 'escalte' is not one of escalate, fail, skip, retry, reject; "
+            "did you mean 'escalate'?"
         )
         assert problem.field == "onTimeout"
 
@@ -826,7 +827,7 @@ class ServicesTests(SimpleTestCase):
     def test_a_missing_kind_is_reported(self):
         problem = service_problem({"url": "http://x"})
         assert (problem.message, problem.step, problem.field) == (
-            "missing required field 'kind'; use http, human or python",
+            "missing required field 'kind'; use http, human, python or applicant",
             "svc",
             "kind",
         )
@@ -836,7 +837,7 @@ class ServicesTests(SimpleTestCase):
         problem = service_problem({"kind": "humn", "group": "g"})
         assert (
             problem.message
-            == "kind 'humn' is not one of http, human, python; did you mean 'human'?"
+            == "kind 'humn' is not one of http, human, python, applicant; did you mean 'human'?"
         )
 
     def test_an_http_service_needs_a_url(self):

@@ -31,7 +31,7 @@ class DiagramTests(SimpleTestCase):
         root = parse(render_svg(FULL, kinds=KINDS))
         titles = [t for t in texts(root) if t in {s.display_title for s in FULL.steps}]
         assert titles == [s.display_title for s in FULL.steps]
-        assert len([g for g in root.iter(f"{SVG}g") if g.get("class") == "step"]) == 4
+        assert len([g for g in root.iter(f"{SVG}g") if g.get("class") == "step"]) == 5
 
     def test_terminal_targets_have_their_own_shapes(self):
         root = parse(render_svg(FULL, kinds=KINDS))
@@ -58,7 +58,8 @@ class DiagramTests(SimpleTestCase):
     def test_a_loop_back_is_dashed(self):
         root = parse(render_svg(FULL, kinds=KINDS))
         dashed = [p for p in root.iter(f"{SVG}path") if p.get("stroke-dasharray")]
-        assert len(dashed) == 1  # request-docs goes back to approve
+        # request-docs goes back to approve; upload-site-plan back to validate
+        assert len(dashed) == 2
 
     def test_time_outs_and_escalation_ladders_are_written_on_the_step(self):
         labels = texts(parse(render_svg(FULL, kinds=KINDS)))

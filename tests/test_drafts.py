@@ -32,10 +32,10 @@ class RowsAndDocumentsTests(SimpleTestCase):
         rows = drafts.step_rows(full_document())
         validate, approve = rows[0], rows[1]
         assert validate["next"] == "if has(payload.docs) && payload.docs == false goto request-docs"
-        assert validate["on"] == "rejected: reject"
+        assert validate["on"] == "rejected: reject\nincomplete: upload-site-plan"
         assert (validate["retry_max"], validate["retry_backoff"]) == (3, "5s")
         assert approve["escalate_to"] == "group:backup-reviewers"
-        assert [row["position"] for row in rows] == [10, 20, 30, 40]
+        assert [row["position"] for row in rows] == [10, 20, 30, 40, 50]
 
     def test_next_is_a_step_id_or_one_condition_per_line(self):
         assert drafts.parse_next("approve") == "approve"
@@ -161,6 +161,7 @@ class CheckAndPublishTests(TestCase):
     def test_a_draft_saved_from_a_file_publishes_nothing_new_when_unchanged(self):
         make_seed_services()
         make_service("checkFieldsSvc", callable="workflows_app.builtin.check_required_fields")
+        make_service("sitePlanSvc", "applicant")
         draft = drafts.save_as_draft(full_document(), actor="ann")
         first, created = drafts.publish_draft(draft, actor="ann")
         again, created_again = drafts.publish_draft(draft, actor="ann")

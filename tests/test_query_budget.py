@@ -137,11 +137,11 @@ class StatementsPerRequestTests(TestCase):
         # The token, the newest definition, the instance, its first run.
         assert len(statements) == 4, statements
 
-    def test_status_takes_three_data_statements(self):
+    def test_status_takes_four_data_statements(self):
         response, _ = self.start()
         path = f"/api/workflows/{response.json()['instanceId']}/status"
         self.request("get", path)  # warm caches
         response, statements = self.request("get", path)
         assert response.status_code == 200
-        # The instance with its runs (one join), the token, its events.
-        assert len(statements) == 3, statements
+        # The instance with its runs (one join), the token, its events, its documents.
+        assert len(statements) == 4, statements

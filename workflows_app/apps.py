@@ -7,7 +7,16 @@ class WorkflowsConfig(AppConfig):
     verbose_name = "Workflows"
 
     def ready(self) -> None:
+        from django.conf import settings
+        from django.core.exceptions import ImproperlyConfigured
         from django_q.signals import post_spawn
+
+        from .definitions import parse_size
+
+        try:
+            parse_size(settings.HMS_MAX_UPLOAD)
+        except ValueError as error:
+            raise ImproperlyConfigured(f"HMS_MAX_UPLOAD: {error}") from None
 
         from .runtime import schedules, ticker
 

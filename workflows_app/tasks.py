@@ -6,7 +6,7 @@ their names stay stable: a message queued before a deploy still runs after it.
 
 from uuid import UUID
 
-from .runtime import execution, notifications, schedules
+from .runtime import asking, execution, notifications, schedules
 from .runtime import sweep as sweeps
 
 
@@ -33,3 +33,8 @@ def send_task_email(run_id: str, kind: str) -> int:
 def send_applicant_email(instance_id: int, kind: str) -> int:
     """Email the applicant an update on their application."""
     return notifications.send_applicant_email(instance_id, kind)
+
+
+def send_request_email(run_id: str) -> int:
+    """Email the applicant the link to answer a request to them."""
+    return asking.send_request_email(run_id)

@@ -43,7 +43,7 @@ class WorkflowDraftAdmin(admin.ModelAdmin):
     search_fields = ("key", "name")
     readonly_fields = ("based_on", "updated_at", "updated_by")
     fieldsets = (
-        (None, {"fields": ("key", "name", "description", "public", "input_schema")}),
+        (None, {"fields": ("key", "name", "description", "public", "input_schema", "deadline")}),
         ("Publishing", {"fields": ("based_on", "updated_at", "updated_by")}),
     )
     change_form_template = "admin/workflows_app/workflowdraft/change_form.html"

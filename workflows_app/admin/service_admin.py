@@ -5,6 +5,7 @@ document). Its secret is write-only: never rendered back, and a blank input keep
 """
 
 import json
+import re
 import time
 import uuid
 from zoneinfo import ZoneInfoNotFoundError
@@ -30,6 +31,7 @@ _FORM_FIELD = {
     "group": "group",
     "backupGroup": "backup_group",
     "callable": "callable",
+    "form": "form",
 }
 
 
@@ -45,23 +47,28 @@ def service_problems(data: dict) -> list[tuple[str | None, str]]:
         "group": data.get("group"),
         "backupGroup": data.get("backup_group"),
         "callable": data.get("callable"),
+        "form": data.get("form"),
     }
-    entry = {key: value for key, value in entry.items() if value not in (None, "")}
+    entry = {key: value for key, value in entry.items() if value not in (None, "", [])}
     document = {"services": {data.get("name") or "": entry}}
     prefixes = tuple(settings.HMS_PYTHON_SERVICES)
     try:
         definitions.parse_services(document, source="<admin>", python_prefixes=prefixes)
     except definitions.InvalidDefinition as refused:
-        return [
-            (_FORM_FIELD.get(p.field or "", "name" if not p.field else None), p.message)
-            for p in refused.problems
-        ]
+        return [(_form_field(p.field), p.message) for p in refused.problems]
     if entry["kind"] == ServiceKind.PYTHON:
         try:
             catalog.load_callable(entry["callable"])
         except Exception as exc:  # noqa: BLE001 - any import failure is shown to the author
             return [("callable", f"callable '{entry['callable']}' cannot be loaded: {exc}")]
     return []
+
+
+def _form_field(field: str | None) -> str | None:
+    """The admin form's field for a problem's field ("form[0].type" is the form field)."""
+    if not field:
+        return "name"
+    return _FORM_FIELD.get(re.split(r"[.\[]", field)[0])
 
 
 class ServiceForm(forms.ModelForm):
@@ -87,6 +94,7 @@ class ServiceForm(forms.ModelForm):
             "group",
             "backup_group",
             "callable",
+            "form",
         )
 
     def clean(self):

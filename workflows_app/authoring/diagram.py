@@ -17,7 +17,7 @@ BOX_W, LINE_H, PAD, GAP, LANE, MARGIN, LABEL_ROOM = 300, 16, 10, 40, 14, 16, 190
 TERMINAL_W, TERMINAL_H = 170, 40
 TERMINAL_LABELS = {"end": "end: completed", "reject": "reject: rejected", "fail": "fail: failed"}
 TERMINAL_COLOUR = {"end": "#2e7d32", "reject": "#b26a00", "fail": "#ba2121"}
-KIND_FILL = {"human": "#fff6dc", "http": "#eef5fb", "python": "#f3f3f3"}
+KIND_FILL = {"human": "#fff6dc", "http": "#eef5fb", "python": "#f3f3f3", "applicant": "#e8f5ea"}
 
 
 @dataclass(slots=True)
@@ -100,7 +100,8 @@ def _step_lines(step: StepSpec, kinds: Mapping[str, str]) -> list[str]:
     if step.assignee:
         lines.append(f"assignee: {step.assignee}")
     if step.timeout:
-        action = step.on_timeout or ("escalate" if kind == "human" else "fail")
+        default = {"human": "escalate", "applicant": "reject"}.get(kind or "", "fail")
+        action = step.on_timeout or default
         lines.append(f"time-out {step.timeout.text} → {action}")
     if step.escalate_to:
         lines.append("escalates to: " + " → ".join(step.escalate_to))

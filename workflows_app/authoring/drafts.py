@@ -22,7 +22,7 @@ from ..models import DraftStep, WorkflowDefinition, WorkflowDraft
 from ..queries import catalog
 from . import publishing
 
-DRAFT_FIELDS = ("key", "name", "description", "public", "input_schema")
+DRAFT_FIELDS = ("key", "name", "description", "public", "input_schema", "deadline")
 _BRANCH = re.compile(r"if\s+(?P<condition>.*?)(?:\s+goto\s+(?P<goto>\S+))?\s*", re.IGNORECASE)
 
 # --- Rows -> document ---------------------------------------------------------------------
@@ -89,6 +89,8 @@ def workflow_document(fields: Mapping[str, Any], rows: Sequence[Mapping[str, Any
         document["public"] = True
     if fields.get("input_schema") is not None:
         document["input"] = fields["input_schema"]
+    if fields.get("deadline"):
+        document["deadline"] = fields["deadline"]
     document["steps"] = [step_document(row) for row in rows]
     return {key: value for key, value in document.items() if value is not None}
 
@@ -124,6 +126,7 @@ def draft_fields(document: Mapping[str, Any]) -> dict[str, Any]:
         "description": document.get("description") or "",
         "public": bool(document.get("public")),
         "input_schema": document.get("input"),
+        "deadline": document.get("deadline") or "",
     }
 
 

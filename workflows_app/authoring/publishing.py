@@ -88,9 +88,9 @@ def check_references(
         ref for item in parsed for spec in item.document.workflows for ref in spec.references
     ]
     references += also.references if also else []
-    known = set(Service.objects.values_list("name", flat=True))
-    known |= {svc.name for item in parsed for svc in item.document.services}
-    known |= set(also.services_named if also else ())
+    kinds = dict(Service.objects.values_list("name", "kind"))
+    kinds |= {svc.name: svc.kind for item in parsed for svc in item.document.services}
+    known = set(kinds) | set(also.services_named if also else ())
     named_users = {ref.name for ref in references if ref.kind == "user"}
     users = set(
         get_user_model().objects.filter(username__in=named_users).values_list("username", flat=True)
@@ -102,6 +102,8 @@ def check_references(
         or (ref.kind == "user" and ref.name not in users)
     ]
     for item in parsed:
+        for spec in item.document.workflows:
+            problems.extend(_request_problems(spec, kinds))
         problems.extend(_callable_problems(item.source, item.document.services))
     return problems
 
@@ -113,6 +115,21 @@ def _unknown(ref: Reference) -> str:
         f"service '{ref.name}' is not registered; register it in the admin or load a "
         "services file with it"
     )
+
+
+def _request_problems(spec: WorkflowSpec, kinds: dict[str, str]) -> Iterable[Problem]:
+    """A request to the applicant has nobody to escalate to, and no assignee."""
+    for step in spec.steps:
+        if kinds.get(step.service) != "applicant":
+            continue
+        if step.on_timeout == "escalate" or step.escalate_to or step.assignee:
+            field = "onTimeout" if step.on_timeout == "escalate" else "escalateTo"
+            yield spec.problem(
+                f"service '{step.service}' asks the applicant, who cannot be escalated or "
+                "assigned; use onTimeout reject, retry (remind them), skip or fail",
+                step=step.id,
+                path=("assignee" if step.assignee else field,),
+            )
 
 
 def _callable_problems(source: str, services: Sequence[ServiceSpec]) -> Iterable[Problem]:
@@ -180,6 +197,7 @@ def save_service(svc: ServiceSpec, report: LoadReport) -> Service:
         "group": svc.group,
         "backup_group": svc.backup_group,
         "callable": svc.callable,
+        "form": list(svc.source.get("form") or []) if svc.kind == "applicant" else [],
     }
     service, created = Service.objects.update_or_create(name=svc.name, defaults=fields)
     report.say(f"service {svc.name}: {'created' if created else 'saved'} ({svc.kind})")

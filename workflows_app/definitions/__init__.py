@@ -10,26 +10,33 @@ share), sources (JSON/YAML text with line numbers) and loading (load_text, load_
 """
 
 from .durations import Duration, parse_duration
+from .form_rules import DEFAULT_ACCEPT, DOCUMENT_TYPES, FIELD_TYPES
 from .loading import load_file, load_text
 from .problems import InvalidDefinition, Problem, Reference
 from .route_rules import CEL_VARIABLES
 from .service_rules import DEFAULT_PYTHON_PREFIXES, SERVICE_FIELDS, SERVICE_KINDS, parse_services
+from .sizes import format_size, parse_size
 from .specs import (
     TERMINALS,
     Condition,
     Document,
+    FormField,
     RetryPolicy,
     ServiceSpec,
     StepSpec,
     WorkflowSpec,
     digest_of,
     humanize,
+    localized,
 )
 from .step_rules import MAX_RETRIES, ON_TIMEOUT_ACTIONS, STEP_FIELDS
 from .workflow_rules import WORKFLOW_FIELDS, parse_definition
 
 __all__ = [
     "CEL_VARIABLES",
+    "DEFAULT_ACCEPT",
+    "DOCUMENT_TYPES",
+    "FIELD_TYPES",
     "DEFAULT_PYTHON_PREFIXES",
     "MAX_RETRIES",
     "ON_TIMEOUT_ACTIONS",
@@ -41,6 +48,7 @@ __all__ = [
     "Condition",
     "Document",
     "Duration",
+    "FormField",
     "InvalidDefinition",
     "Problem",
     "Reference",
@@ -49,10 +57,13 @@ __all__ = [
     "StepSpec",
     "WorkflowSpec",
     "digest_of",
+    "format_size",
     "humanize",
     "load_file",
     "load_text",
+    "localized",
     "parse_definition",
     "parse_duration",
     "parse_services",
+    "parse_size",
 ]

@@ -16,14 +16,16 @@ from .checks import (
     plain_copy,
     suggest,
 )
+from .form_rules import check_form
 from .problems import InvalidDefinition, Report
 from .specs import ServiceSpec
 
-SERVICE_KINDS = ("http", "human", "python")
+SERVICE_KINDS = ("http", "human", "python", "applicant")
 SERVICE_FIELDS = {
     "http": ("kind", "url", "timeout", "secret", "secretEnv"),
     "human": ("kind", "group", "backupGroup"),
     "python": ("kind", "callable"),
+    "applicant": ("kind", "form"),
 }
 DEFAULT_PYTHON_PREFIXES = ("workflows_app.builtin",)
 
@@ -81,17 +83,25 @@ def _check_service(
     if not isinstance(raw, Mapping):
         report.add(
             path,
-            f"a service must be a mapping with 'kind' (http, human or python), not {describe(raw)}",
+            f"a service must be a mapping with 'kind' (http, human, python or applicant), "
+            f"not {describe(raw)}",
         )
         return None
     kind = raw.get("kind")
     if kind is None:
-        report.add((*path, "kind"), "missing required field 'kind'; use http, human or python")
+        report.add(
+            (*path, "kind"), "missing required field 'kind'; use http, human, python or applicant"
+        )
         return None
     if not check_choice(kind, SERVICE_KINDS, (*path, "kind"), report):
         return None
     _check_service_keys(raw, kind, path, report)
-    check = {"http": _check_http, "human": _check_human, "python": _check_python}[kind]
+    check = {
+        "http": _check_http,
+        "human": _check_human,
+        "python": _check_python,
+        "applicant": _check_applicant,
+    }[kind]
     values = check(raw, path, report, prefixes)
     if not report.is_clean(path):
         return None
@@ -201,6 +211,11 @@ def _check_python(raw: Mapping, path: tuple, report: Report, prefixes: Sequence[
             "the setting HMS_PYTHON_SERVICES lists the allowed prefixes",
         )
     return {"callable": target}
+
+
+def _check_applicant(raw: Mapping, path: tuple, report: Report, prefixes: Sequence[str]) -> dict:
+    """form: what the applicant is asked (definitions/form_rules.py)."""
+    return {"form": check_form(raw, path, report)}
 
 
 def _an(word: str) -> str:

@@ -76,6 +76,7 @@ class WorkflowSpec:
     lines: Mapping[tuple, int] = field(default_factory=dict, compare=False, repr=False)
     # Services and users it names, placed for problems: checked against the database.
     references: tuple[Reference, ...] = field(default=(), compare=False, repr=False)
+    deadline: Duration | None = None  # start to end, not counting waits for the applicant
 
     def step(self, step_id: str) -> StepSpec:
         """The step with this id; KeyError if there is none."""
@@ -121,6 +122,24 @@ class WorkflowSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class FormField:
+    """One thing an `applicant` service asks for (docs/http-services.md, applicant services)."""
+
+    name: str
+    label: str | Mapping[str, str] = ""  # text, or a map of language code to text
+    type: str = "text"  # text, textarea, number, date, choice, file
+    required: bool = False
+    choices: tuple[tuple[str, str | Mapping[str, str]], ...] = ()  # (value, label) of a choice
+    accept: tuple[str, ...] = ()  # file: the document types allowed (pdf, png, jpg, ...)
+    max_size: int | None = None  # file: the largest document, in bytes
+
+    @property
+    def display_label(self) -> str | Mapping[str, str]:
+        """The label, or the name made readable ("sitePlan" -> "Site plan")."""
+        return self.label or humanize(self.name)
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceSpec:
     """A validated service registration (kind http, human or python)."""
 
@@ -133,6 +152,7 @@ class ServiceSpec:
     group: str = ""
     backup_group: str = ""
     callable: str = ""
+    form: tuple[FormField, ...] = ()  # applicant: what the applicant is asked
     source: Mapping[str, Any] = field(default_factory=dict, compare=False)
     origin: str = field(default="", compare=False, repr=False)
     lines: Mapping[tuple, int] = field(default_factory=dict, compare=False, repr=False)
@@ -163,3 +183,13 @@ def digest_of(document: Any) -> str:
     """sha256 hex of canonical JSON (sorted keys, compact separators, UTF-8)."""
     text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def localized(text: str | Mapping[str, str], language: str | None = None) -> str:
+    """Text in `language` from a string or a language map, else the map's first entry."""
+    if isinstance(text, str):
+        return text
+    if language and language in text:
+        return text[language]
+    base = (language or "").split("-")[0]
+    return text.get(base) or next(iter(text.values()), "")

@@ -21,7 +21,7 @@ STEP_FIELDS = (
     *("id", "service", "title", "description", "timeout", "onTimeout"),
     *("escalateTo", "assignee", "retry", "next", "on"),
 )
-ON_TIMEOUT_ACTIONS = ("escalate", "fail", "skip", "retry")
+ON_TIMEOUT_ACTIONS = ("escalate", "fail", "skip", "retry", "reject")
 MAX_RETRIES = 100
 
 _STEP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")

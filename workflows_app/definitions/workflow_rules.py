@@ -6,13 +6,13 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from .checks import check_keys, check_text, describe, plain_copy
+from .checks import check_duration, check_keys, check_text, describe, plain_copy
 from .problems import InvalidDefinition, Report
 from .route_rules import check_targets
 from .specs import StepSpec, WorkflowSpec
 from .step_rules import check_step
 
-WORKFLOW_FIELDS = ("id", "name", "description", "public", "input", "steps")
+WORKFLOW_FIELDS = ("id", "name", "description", "public", "input", "deadline", "steps")
 
 _WORKFLOW_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
@@ -46,6 +46,9 @@ def check_workflow(data: Any, report: Report) -> WorkflowSpec | None:
         hint = " (yes/no/on/off are text here)" if isinstance(public, str) else ""
         report.add(("public",), f"public must be true or false, not {describe(public)}{hint}")
     schema = _check_input(data, report)
+    deadline = None
+    if data.get("deadline") is not None:
+        deadline = check_duration(data["deadline"], ("deadline",), report)
     steps = _check_steps(data, report)
     if report.found or workflow_id is None:
         return None
@@ -60,6 +63,7 @@ def check_workflow(data: Any, report: Report) -> WorkflowSpec | None:
         report.source,
         report.lines,
         references=tuple(report.references()),
+        deadline=deadline,
     )
 
 

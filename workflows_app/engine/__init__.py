@@ -3,9 +3,13 @@ returns a decision, so the rules are tested exhaustively with SimpleTestCase.
 
 - moves: where an instance goes (the first step; after a result: on, next, conditions, terminals)
 - timeouts: what a passed time-out does (escalate, fail, skip, retry), retry backoff, due times
+- deadlines: the statutory deadline, paused while the applicant is asked
+- answers: an applicant's answer checked against the form they were sent
 - working_time: arithmetic on a business calendar
 """
 
+from .answers import DocumentFacts, InvalidAnswer, check_answer
+from .deadlines import DeadlineState, deadline_state, resumed
 from .moves import (
     REFUSAL,
     TERMINAL_STATUS,
@@ -28,6 +32,9 @@ from .timeouts import (
 
 __all__ = [
     "DEFAULT_RETRY",
+    "DeadlineState",
+    "DocumentFacts",
+    "InvalidAnswer",
     "MAX_BACKOFF_SECONDS",
     "REFUSAL",
     "TERMINAL_STATUS",
@@ -36,10 +43,13 @@ __all__ = [
     "TransitionNotAllowed",
     "advance",
     "chosen_by_result",
+    "check_answer",
+    "deadline_state",
     "due_time",
     "earliest",
     "move_to",
     "on_timeout",
+    "resumed",
     "retry_delay",
     "start",
 ]

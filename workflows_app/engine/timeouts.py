@@ -10,11 +10,14 @@ from . import working_time
 
 DEFAULT_RETRY = RetryPolicy()
 MAX_BACKOFF_SECONDS = 3600
+# Without `onTimeout`: a person's task is escalated, an unanswered request to the applicant
+# lapses (the application ends rejected), an automated step fails.
+_DEFAULT_ACTION = {ServiceKind.HUMAN: "escalate", ServiceKind.APPLICANT: "reject"}
 
 
 @dataclass(frozen=True, slots=True)
 class TimeoutAction:
-    """What a step's time-out does: escalate (to `assignee`), fail, skip or retry."""
+    """What a step's time-out does: escalate (to `assignee`), fail, skip, retry or reject."""
 
     kind: str
     assignee: str | None = None
@@ -26,7 +29,10 @@ def on_timeout(
     step: StepSpec, *, service_kind: str, backup_group: str = "", level: int = 0
 ) -> TimeoutAction:
     """What happens when `step`'s time-out passes; `level` is the escalation level reached."""
-    kind = step.on_timeout or ("escalate" if service_kind == ServiceKind.HUMAN else "fail")
+    kind = step.on_timeout or _DEFAULT_ACTION.get(service_kind, "fail")
+    if service_kind == ServiceKind.APPLICANT and kind == "escalate":
+        # Nobody is above the applicant (publishing refuses it): remind them instead.
+        kind = "retry"
     if kind != "escalate":
         return TimeoutAction(kind, level=level)
     ladder = step.escalate_to or ((f"group:{backup_group}",) if backup_group else ())

@@ -10,6 +10,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 REQUIRED_FIELDS = {"applicant": "the applicant's name", "address": "the address of the site"}
+# Workflows whose validation also wants a site plan: in the payload, or sent later by the
+# applicant on the tracker (the `upload-site-plan` step of workflows/building-permit-full.yaml).
+SITE_PLAN_REQUIRED = {"building-permit-full"}
+SITE_PLAN_STEP = "upload-site-plan"
 
 
 def validate_application(payload: dict[str, Any]) -> dict[str, Any]:
@@ -24,6 +28,19 @@ def validate_application(payload: dict[str, Any]) -> dict[str, Any]:
     return {"result": "ok", "data": {"checked": sorted(REQUIRED_FIELDS)}}
 
 
+def validate_request(request: dict[str, Any]) -> dict[str, Any]:
+    """The answer to one validation request: the application's fields, then the site plan."""
+    payload = request.get("payload") if isinstance(request.get("payload"), dict) else {}
+    answer = validate_application(payload)
+    if answer["result"] != "ok" or request.get("workflowId") not in SITE_PLAN_REQUIRED:
+        return answer
+    context = request.get("context") if isinstance(request.get("context"), dict) else {}
+    sent = (context.get(SITE_PLAN_STEP) or {}).get("sitePlan")
+    if payload.get("sitePlan") or sent:
+        return answer
+    return {"result": "incomplete", "data": {"reasons": ["the site plan is missing"]}}
+
+
 class DemoHandler(BaseHTTPRequestHandler):
     server_version = "hms-demo/1"
 
@@ -35,10 +52,7 @@ class DemoHandler(BaseHTTPRequestHandler):
             request = json.loads(self.rfile.read(length) or b"{}")
         except ValueError:
             return self._reply(HTTPStatus.BAD_REQUEST, {"error": "malformed_json"})
-        payload = request.get("payload") if isinstance(request, dict) else None
-        self._reply(
-            HTTPStatus.OK, validate_application(payload if isinstance(payload, dict) else {})
-        )
+        self._reply(HTTPStatus.OK, validate_request(request if isinstance(request, dict) else {}))
 
     def do_GET(self) -> None:  # noqa: N802
         self._reply(HTTPStatus.OK, {"status": "ok", "services": ["/validate"]})

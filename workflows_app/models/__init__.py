@@ -3,12 +3,14 @@
 - choices: the vocabulary (statuses, run states, service kinds, time-out actions)
 - workflows: published versions, services, drafts, the business calendar
 - instances: applications, their step runs (tasks) and events
+- documents: files sent with an application
 - access: API tokens, signed callbacks already seen, delegations
 - operations: heartbeats of periodic jobs
 """
 
 from .access import ApiToken, Delegation, SeenWebhook
 from .choices import OPEN_RUN_STATES, OnTimeout, RunState, ServiceKind, Status
+from .documents import CaseDocument
 from .instances import (
     Event,
     InstanceOperation,
@@ -24,6 +26,7 @@ __all__ = [
     "OPEN_RUN_STATES",
     "ApiToken",
     "BusinessCalendar",
+    "CaseDocument",
     "Delegation",
     "DraftStep",
     "Event",

@@ -16,6 +16,7 @@ class ApiToken(models.Model):
         START = "start", _("Start instances and read their status")
         TASKS = "tasks", _("Complete tasks (callbacks, portals)")
         OPERATE = "operate", _("Cancel and retry instances")
+        RESPOND = "respond", _("Answer requests to the applicant and send documents (portals)")
 
     name = models.CharField(max_length=100)
     key_hash = models.CharField(max_length=64, unique=True)

@@ -33,6 +33,7 @@ class ServiceKind(models.TextChoices):
     HTTP = "http", _("HTTP call")
     HUMAN = "human", _("Task for a person")
     PYTHON = "python", _("Built-in (Python)")
+    APPLICANT = "applicant", _("Request to the applicant")
 
 
 class OnTimeout(models.TextChoices):
@@ -40,3 +41,4 @@ class OnTimeout(models.TextChoices):
     FAIL = "fail", _("fail: the application fails")
     SKIP = "skip", _("skip: go on with result 'timeout'")
     RETRY = "retry", _("retry: try again (a person is reminded)")
+    REJECT = "reject", _("reject: the application lapses (ends rejected)")

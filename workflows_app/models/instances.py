@@ -59,6 +59,12 @@ class WorkflowInstance(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    # The statutory deadline (the workflow's `deadline`, docs/definitions.md): when the decision
+    # is due, moved later by the time spent waiting for the applicant. Decided on time:
+    # ended_at <= deadline_at.
+    deadline_at = models.DateTimeField(null=True, blank=True)
+    # Set while an `applicant` step waits: the deadline does not run from then.
+    awaiting_applicant_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -233,6 +239,8 @@ class Event(models.Model):
         CLAIMED = "claimed", _("Claimed")
         RELEASED = "released", _("Released")
         LATE_CALLBACK = "late_callback", _("Late or duplicate answer refused")
+        REQUEST_SENT = "request_sent", _("Link to answer emailed to the applicant")
+        DOCUMENT_ADDED = "document_added", _("Document added")
         CANCELLED = "cancelled", _("Cancelled")
         RETRIED = "retried", _("Retried by an operator")
         COMPLETED = "completed", _("Completed")

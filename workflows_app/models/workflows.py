@@ -32,6 +32,14 @@ class Service(models.Model):
     callable = models.CharField(
         max_length=200, blank=True, help_text=_("python: dotted path of the function.")
     )
+    form = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=_(
+            "applicant: the fields the applicant is asked for, as in a services file, e.g. "
+            '[{"name": "sitePlan", "label": "Site plan", "type": "file", "required": true}]'
+        ),
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -142,6 +150,14 @@ class WorkflowDraft(models.Model):
         help_text=_(
             "Optional JSON Schema the application (payload) must satisfy, e.g. "
             '{"type": "object", "required": ["applicant"]}. Leave empty to accept any.'
+        ),
+    )
+    deadline = models.CharField(
+        max_length=50,
+        blank=True,
+        help_text=_(
+            "Time allowed from start to decision, e.g. 40 working days or 30d; time spent "
+            "waiting for the applicant does not count. Empty: none."
         ),
     )
     based_on = models.ForeignKey(

@@ -18,9 +18,9 @@ from django.contrib.auth.models import Group
 from django.db.models import Max
 from jsonschema import Draft202012Validator
 
-from ..definitions import WorkflowSpec, parse_definition
+from ..definitions import DEFAULT_ACCEPT, FormField, WorkflowSpec, parse_definition, parse_services
 from ..engine import working_time
-from ..models import BusinessCalendar, Service, WorkflowDefinition, WorkflowInstance
+from ..models import BusinessCalendar, Service, ServiceKind, WorkflowDefinition, WorkflowInstance
 
 SERVICE_TTL_SECONDS = 5.0
 
@@ -141,6 +141,17 @@ def get_calendar() -> working_time.Calendar:
     )
 
 
+def accepted_types(instance: WorkflowInstance, step_id: str) -> tuple[str, ...]:
+    """The document types a step takes: its request's file fields', or the default ones."""
+    if not step_id:
+        return DEFAULT_ACCEPT
+    service = service_of_step(spec_of(instance), step_id)
+    if service.kind != ServiceKind.APPLICANT:
+        return DEFAULT_ACCEPT
+    kinds = [kind for field in form_of(service) for kind in field.accept]
+    return tuple(dict.fromkeys(kinds)) or DEFAULT_ACCEPT
+
+
 def clear() -> None:
     """Forget every cached row and spec (tests that reuse primary keys call this)."""
     WorkflowDefinition.cached.cache_clear()
@@ -148,3 +159,19 @@ def clear() -> None:
     resolve_assignee.cache_clear()
     _SPECS.clear()
     _SERVICES.clear()
+    _FORMS.clear()
+
+
+_FORMS: dict[tuple[str, Any], tuple[FormField, ...]] = {}
+
+
+def form_of(service: Service) -> tuple[FormField, ...]:
+    """The fields an `applicant` service asks for, checked as the loader checks them (cached
+    until the service row changes)."""
+    key = (service.name, service.updated_at)
+    form = _FORMS.get(key)
+    if form is None:
+        document = {"services": {service.name: {"kind": service.kind, "form": service.form}}}
+        (spec,) = parse_services(document, source=f"service {service.name}")
+        form = _FORMS[key] = spec.form
+    return form

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from ..models import OPEN_RUN_STATES, Event, RunState, StepRun, WorkflowInstance
+from .. import engine
+from ..models import OPEN_RUN_STATES, CaseDocument, Event, RunState, StepRun, WorkflowInstance
 from . import catalog
 
 FINISHED_RUN_STATES = (RunState.SUCCEEDED, RunState.FAILED, RunState.SKIPPED)
@@ -134,3 +135,36 @@ def history(runs: list[StepRun]) -> list[StepRun]:
 def open_run(runs: list[StepRun]) -> StepRun | None:
     """The instance's open run, if any (there is at most one)."""
     return next((run for run in runs if run.state in OPEN_RUN_STATES), None)
+
+
+def deadline_of(instance: WorkflowInstance, *, now: datetime) -> engine.DeadlineState | None:
+    """Where the instance's statutory deadline stands; None when its workflow has none.
+
+    No query, except the business calendar for a working-time deadline while it is paused.
+    """
+    if instance.deadline_at is None:
+        return None
+    paused = instance.awaiting_applicant_since
+    deadline = catalog.spec_of(instance).deadline
+    working = bool(paused and deadline and deadline.working)
+    return engine.deadline_state(
+        instance.deadline_at,
+        paused_at=paused,
+        ended_at=instance.ended_at,
+        now=now,
+        working=working,
+        calendar=catalog.get_calendar() if working else None,
+    )
+
+
+def documents_of(instance: WorkflowInstance) -> list[CaseDocument]:
+    """Every document of the instance, oldest first (one query)."""
+    return list(CaseDocument.objects.filter(instance=instance).order_by("created_at", "pk"))
+
+
+def document_by_id(value: str | UUID) -> CaseDocument | None:
+    """The document with this id, with its instance; None for an unknown or malformed id."""
+    key = public_id(value)
+    if key is None:
+        return None
+    return CaseDocument.objects.select_related("instance").filter(pk=key).first()

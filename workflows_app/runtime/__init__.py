@@ -14,13 +14,17 @@ racing sweep changes nothing twice. Jobs are enqueued only after commit (queue.p
   reassign), escalation: overdue tasks up the ladder
 - sweep, ticker, schedules: deadlines and retries (the sweep), the thread in every worker
   that runs it, the django-q2 schedules and heartbeats
+- asking, replies, documents, clock: requests to the applicant (the emailed link, the
+  deadline paused), their answers, the documents sent with them, the deadline's clock
 - callbacks: signed callbacks verified; notifications: emails after commit
 - guards, queue: the guarded writes they share, and the one seam to django-q2
 """
 
 from ..engine import TransitionNotAllowed
 from .answers import InvalidDecision, complete_task
+from .asking import LinkRefused, TooManyLinks, is_request, run_for_link, send_new_link
 from .decisions import claim_task, decide_task, reassign_task, release_task
+from .documents import DocumentRefused, add_document
 from .guards import Claimed
 from .lifecycle import (
     IdempotencyConflict,
@@ -30,27 +34,38 @@ from .lifecycle import (
     start_instance,
 )
 from .permissions import NotAllowed
+from .replies import SUBMITTED, NotARequest, answer_request
 from .steps import claim_run, record_late_answer, record_outcome
 from .sweep import process_due, wake_run
 
 __all__ = [
+    "SUBMITTED",
     "Claimed",
+    "DocumentRefused",
+    "LinkRefused",
+    "NotARequest",
+    "TooManyLinks",
     "IdempotencyConflict",
     "InvalidDecision",
     "InvalidPayload",
     "NotAllowed",
     "TransitionNotAllowed",
+    "add_document",
+    "answer_request",
     "cancel_instance",
     "claim_run",
     "claim_task",
     "complete_task",
     "decide_task",
+    "is_request",
     "process_due",
     "reassign_task",
     "record_late_answer",
     "record_outcome",
     "release_task",
     "retry_instance",
+    "run_for_link",
+    "send_new_link",
     "start_instance",
     "wake_run",
 ]

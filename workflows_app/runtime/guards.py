@@ -18,7 +18,7 @@ from ..models import (
     WorkflowInstance,
 )
 from ..queries import catalog, outcomes
-from . import notifications
+from . import clock, notifications
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +76,7 @@ def move_instance(
         changes["outcome"] = outcome or outcomes.ending_outcome(move.status, from_step, at=now)
     if move.status == Status.FAILED:
         changes["error"] = {"step": from_step, "detail": move.error or "the step failed"}
+    changes |= clock.resumed_fields(instance, now)  # leaving a wait for the applicant
     changed = WorkflowInstance.objects.filter(
         pk=instance.pk, status=Status.RUNNING, current_step=from_step
     ).update(**changes)

@@ -20,6 +20,7 @@ from ..models import (
     WorkflowInstance,
 )
 from ..queries import catalog
+from . import clock
 from .execution import open_for_caller
 from .guards import add_event, move_instance
 from .steps import open_run
@@ -63,11 +64,13 @@ def start_instance(
 
 
 def _create_instance(definition, payload, idempotency_key, digest, started_by) -> WorkflowInstance:
-    move = engine.start(catalog.spec_of(definition))
+    spec = catalog.spec_of(definition)
+    move = engine.start(spec)
     instance = WorkflowInstance.objects.create(
         definition=definition,
         payload=dict(payload),
         current_step=move.step,
+        deadline_at=clock.started(spec, timezone.now()),
         idempotency_key=idempotency_key or None,
         request_digest=digest,
         started_by=started_by,

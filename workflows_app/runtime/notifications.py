@@ -62,7 +62,7 @@ def send_task_email(run_id: str, kind: str) -> int:
         "step": spec.step(run.step_id),
         "task_url": f"{settings.HMS_PUBLIC_URL}/tasks/{run.pk}/",
     }
-    return _send(f"workflows_app/email/task_{kind}.txt", context, to)
+    return send_templated(f"workflows_app/email/task_{kind}.txt", context, to)
 
 
 def send_applicant_email(instance_id: int, kind: str) -> int:
@@ -74,7 +74,7 @@ def send_applicant_email(instance_id: int, kind: str) -> int:
     if kind == Status.REJECTED:
         return send_decision(instance, instance.outcome, status=instance.status)
     template = f"workflows_app/email/applicant_{kind}.txt"
-    return _send(template, _applicant_context(instance), [email])
+    return send_templated(template, _applicant_context(instance), [email])
 
 
 def send_decision(instance: WorkflowInstance, outcome: dict | None, *, status=None) -> int:
@@ -88,7 +88,7 @@ def send_decision(instance: WorkflowInstance, outcome: dict | None, *, status=No
         "verdict": outcomes.verdict(outcome, status),
         "reasons": (outcome or {}).get("reasons", []),
     }
-    return _send("workflows_app/email/applicant_decision.txt", context, [email])
+    return send_templated("workflows_app/email/applicant_decision.txt", context, [email])
 
 
 def applicant_email(instance: WorkflowInstance) -> str:
@@ -104,6 +104,7 @@ def _applicant_context(instance: WorkflowInstance) -> dict:
     }
 
 
-def _send(template: str, context: dict, to: list[str]) -> int:
+def send_templated(template: str, context: dict, to: list[str]) -> int:
+    """Render a plain-text email template (its first line is the subject) and send it."""
     subject, _, body = render_to_string(template, context).strip().partition("\n")
     return send_mail(subject.strip(), body.strip() + "\n", None, to)

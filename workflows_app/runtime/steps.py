@@ -11,7 +11,7 @@ from .. import engine
 from ..engine import TransitionNotAllowed, earliest
 from ..models import Event, RunState, ServiceKind, Status, StepRun, WorkflowInstance
 from ..queries import catalog, outcomes
-from . import notifications, queue
+from . import asking, notifications, queue
 from .assignment import assign, next_task_wake
 from .dispatch import Outcome
 from .guards import (
@@ -40,6 +40,8 @@ def open_run(
         run.state, run.started_at = RunState.WAITING, now
         delegated = assign(run, step.assignee or f"group:{service.group}", now=now)
         run.wake_at = next_task_wake(run, window_start=now)
+    elif service.kind == ServiceKind.APPLICANT:
+        run.state, run.started_at, run.wake_at = RunState.WAITING, now, due
     elif inline:
         run.state, run.attempts, run.started_at = RunState.RUNNING, 1, now
         run.wake_at = earliest(now + lease(), due)
@@ -56,7 +58,9 @@ def open_run(
             reason="out of office",
             **{"from": delegated[0]},
         )
-    if run.state == RunState.WAITING:
+    if service.kind == ServiceKind.APPLICANT:
+        asking.ask_applicant(instance, run, now=now)
+    elif run.state == RunState.WAITING:
         notifications.task_assigned(run, kind="assigned")
     return run
 
@@ -169,6 +173,23 @@ def finish_run(
     if move.status != Status.RUNNING:
         return None
     return open_next(instance, move.step, now=now, inline=inline)
+
+
+def lapse(run: StepRun, instance: WorkflowInstance, step, *, now) -> None:
+    """The step's time ran out with `onTimeout: reject`: the application ends `rejected`."""
+    reason = f"We did not receive an answer to “{step.display_title}” in time."
+    output = {"reasons": [reason]}
+    outcome = outcomes.answer_document(run.step_id, "timeout", output, at=now)
+    move_instance(instance, run.step_id, engine.Move(Status.REJECTED), outcome=outcome, now=now)
+    guarded(
+        run,
+        run.state,
+        state=RunState.SKIPPED,
+        result="timeout",
+        output=output,
+        ended_at=now,
+        wake_at=None,
+    )
 
 
 def open_next(instance, step_id: str, *, now, inline: bool) -> Claimed | None:

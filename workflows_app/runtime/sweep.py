@@ -13,13 +13,13 @@ from .. import engine
 from ..engine import TransitionNotAllowed, earliest
 from ..models import OPEN_RUN_STATES, Event, RunState, ServiceKind, StepRun, WorkflowInstance
 from ..queries import catalog
-from . import queue
+from . import asking, queue
 from .assignment import task_timers
 from .callbacks import forget_old_webhooks
 from .escalation import escalate_due, escalate_task
 from .guards import add_event, due_time, fail_step, guarded, redelivery
 from .schedules import beat
-from .steps import finish_run
+from .steps import finish_run, lapse
 
 log = logging.getLogger(__name__)
 MAX_BULK_BATCHES = 50  # at most 10,000 set-wise escalations in one pass
@@ -92,8 +92,12 @@ def _time_out(run: StepRun, instance: WorkflowInstance, *, now: datetime) -> Non
             fail_step(run, instance, f"no answer within {limit}", now=now, expect=run.state)
         case "skip":
             finish_run(run, instance, "timeout", {}, now=now, inline=False, state=RunState.SKIPPED)
+        case "retry" if service.kind == ServiceKind.APPLICANT:
+            asking.remind_applicant(instance, run, due_at=due_time(step.timeout, now))
         case "retry":
             _retry_after_timeout(run, instance, step, is_task=run.is_task, now=now)
+        case "reject":
+            lapse(run, instance, step, now=now)
         case "escalate":
             escalate_task(run, instance, step, now=now)
 

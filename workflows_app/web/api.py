@@ -17,13 +17,15 @@ from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 
 from .. import runtime
-from ..engine import TransitionNotAllowed
+from ..engine import InvalidAnswer, TransitionNotAllowed
 from ..models import ApiToken, Status, StepRun, WorkflowInstance
 from ..queries import catalog, progress
 from .api_input import field, json_body
 from .auth import ApiError, authenticate, authorize_callback, is_signed_callback, require_scope
+from .files import download, read_upload
 from .openapi import OPENAPI
-from .serializers import instance_status, without_people
+from .serializers import document_json, instance_status, without_people
+from .uploads import accepts_uploads
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,13 @@ def _refusal(request: HttpRequest, exc: Exception) -> JsonResponse:
             return error(422, "idempotency_conflict", str(exc))
         case runtime.InvalidDecision():
             return error(400, "invalid_request", f"'{exc.field}': {exc}", field=exc.field)
+        case runtime.DocumentRefused(too_large=True):
+            return error(413, "body_too_large", str(exc))
+        case runtime.DocumentRefused():
+            return error(415, "unsupported_media_type", str(exc))
+        case InvalidAnswer():
+            problems = [{"field": k or None, "message": v} for k, v in exc.problems.items()]
+            return error(422, "invalid_answer", str(exc), problems=problems)
         case ObjectDoesNotExist():
             return error(404, "not_found", "no such object")
     log.exception("API %s %s failed", request.method, request.path, exc_info=exc)
@@ -148,8 +157,9 @@ def _check_access(request, instance: WorkflowInstance | None, instance_id: str, 
 def status(request: HttpRequest, instance_id: str) -> JsonResponse:
     instance, runs = progress.instance_with_runs(instance_id)
     _check_access(request, instance, instance_id, ApiToken.Scope.START)
-    document = instance_status(instance, runs)
-    if getattr(request, "api_token", None) is None:
+    private = getattr(request, "api_token", None) is not None
+    document = instance_status(instance, runs, private=private)
+    if not private:
         document = without_people(document)
     return JsonResponse(document)
 
@@ -176,6 +186,8 @@ def complete_task(request: HttpRequest, task_id: str) -> JsonResponse:
     # Credentials first: without any, an unknown task is 401 like everything non-public.
     token = None if is_signed_callback(request) else authenticate(request)
     run = _task(task_id)
+    if runtime.is_request(run):
+        return _answer_request(request, run, token)
     actor = authorize_callback(request, run, token)
     body = json_body(request)
     result = field(body, "result", str, required=True).strip()
@@ -188,6 +200,47 @@ def complete_task(request: HttpRequest, task_id: str) -> JsonResponse:
         run_id=run.pk, result=result, data=data, actor=actor, reason=reason, note=note
     )
     return JsonResponse(instance_status(instance))
+
+
+def _answer_request(request: HttpRequest, run: StepRun, token: ApiToken | None) -> JsonResponse:
+    """A portal answers a request to the applicant for them: scope `respond`, result
+    `submitted`, `data` as the form asks (files as documentIds); 409 once answered."""
+    if token is None:
+        raise ApiError(401, "unauthorized", "answer a request to the applicant with a token")
+    require_scope(token, ApiToken.Scope.RESPOND, run.instance.pinned.key)
+    body = json_body(request)
+    result = field(body, "result", str, required=True).strip()
+    data = field(body, "data", dict, default={})
+    if result != runtime.SUBMITTED:
+        detail = f"a request to the applicant is answered with result 'submitted', not '{result}'"
+        raise InvalidAnswer({"result": detail})
+    instance = runtime.answer_request(run=run, data=data, actor=f"token:{token.name}")
+    return JsonResponse(instance_status(instance))
+
+
+@api_view("POST")
+@accepts_uploads
+def upload_document(request: HttpRequest, instance_id: str) -> JsonResponse:
+    instance = _instance(request, instance_id, ApiToken.Scope.RESPOND)
+    upload, step = read_upload(request, instance)
+    document = runtime.add_document(
+        instance=instance,
+        upload=upload,
+        step=step,
+        accept=catalog.accepted_types(instance, step),
+        uploaded_by=_actor(request),
+    )
+    return JsonResponse(document_json(document), status=201)
+
+
+@api_view("GET")
+def get_document(request: HttpRequest, document_id: str):
+    token = authenticate(request)  # never anonymous, even for a public workflow
+    document = progress.document_by_id(document_id)
+    if document is None:
+        raise ApiError(404, "not_found", f"no document '{document_id}'")
+    require_scope(token, ApiToken.Scope.START, document.instance.pinned.key)
+    return download(document)
 
 
 def _task(task_id: str) -> StepRun:

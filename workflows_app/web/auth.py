@@ -45,6 +45,7 @@ _VERBS = {
     ApiToken.Scope.START: "start or read instances of",
     ApiToken.Scope.TASKS: "complete tasks of",
     ApiToken.Scope.OPERATE: "cancel or retry instances of",
+    ApiToken.Scope.RESPOND: "answer requests to the applicant or send documents for",
 }
 
 

@@ -23,6 +23,7 @@ from ..models import StepRun
 from ..queries import catalog, progress, worklists
 from ..runtime import permissions
 from ..runtime.answers import DECISION_TEXT_MAX
+from .files import download
 from .task_display import (
     event_row,
     findings,
@@ -139,6 +140,19 @@ def task(request: HtmxHttpRequest, run_id: UUID) -> HttpResponse:
     return task_page(request, run)
 
 
+@login_required
+@require_GET
+def task_document(request: HtmxHttpRequest, run_id: UUID, document_id: UUID) -> HttpResponse:
+    """A document of the task's application, to staff who may see the task."""
+    run = task_or_404(run_id)
+    if not may_view(request.user, run):
+        return forbidden(request, not_yours(run))
+    document = progress.document_by_id(document_id)
+    if document is None or document.instance_id != run.instance_id:
+        raise Http404("no such document")
+    return download(document)
+
+
 def task_or_404(run_id: UUID) -> StepRun:
     """The task with what its page shows; 404 for an unknown id or an automated step's run."""
     run = worklists.task_for_page(run_id)
@@ -183,6 +197,7 @@ def task_page(
     context = {
         "task": task_row(run, timezone.now()),
         "fields": payload_fields(run.instance.payload),
+        "documents": progress.documents_of(run.instance),
         **_history_context(run),
         **_panel_context(request.user, run, error=error, decision=decision),
     }

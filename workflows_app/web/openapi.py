@@ -1,5 +1,7 @@
 """The OpenAPI 3.1 document served at /api/openapi.json (tests check it matches the URLs)."""
 
+from . import openapi_requests
+
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _UUID = {"type": "string", "format": "uuid"}
 _TIME = {"type": "string", "format": "date-time"}
@@ -25,7 +27,8 @@ _ERROR_TEXT = {
     409: "Not possible in the current state (already completed, already ended, not failed)",
     413: "Body over 1 MiB",
     415: "Body is not application/json",
-    422: "Payload breaks the workflow's input schema, or an Idempotency-Key reused with another body",
+    422: "Payload breaks the workflow's input schema, an Idempotency-Key reused with another "
+    "body, or an answer to a request that breaks its form",
     500: "A fault on the server's side (a bug, logged); never an answer to bad input",
 }
 
@@ -129,16 +132,18 @@ OPENAPI = {
                 "summary": "Complete a waiting task (a person's decision or a service's callback)",
                 "description": "Authorised by a bearer token with the tasks scope, or signed by the "
                 "step's service with Standard Webhooks headers (webhook-id, webhook-timestamp, "
-                "webhook-signature).",
+                "webhook-signature). A request to the applicant is answered with result "
+                "'submitted' by a token with the respond scope; 422 names each wrong field.",
                 "security": [{"bearer": []}, {"webhookSignature": []}],
                 "parameters": [{"name": "taskId", "in": "path", "required": True, "schema": _UUID}],
                 "requestBody": {
                     "required": True,
                     "content": _json({"$ref": "#/components/schemas/CompleteRequest"}),
                 },
-                "responses": {**_STATUS, **_errors(400, 401, 403, 404, 409, 413, 415, 500)},
+                "responses": {**_STATUS, **_errors(400, 401, 403, 404, 409, 413, 415, 422, 500)},
             }
         },
+        **openapi_requests.PATHS,
         "/api/openapi.json": {
             "get": {
                 "operationId": "getOpenApi",
@@ -168,8 +173,21 @@ OPENAPI = {
                     "detail": {"type": "string"},
                     "problems": {
                         "type": "array",
-                        "items": {"type": "string"},
-                        "description": "422 invalid_payload: every schema violation",
+                        "items": {
+                            "anyOf": [
+                                {"type": "string"},
+                                {
+                                    "type": "object",
+                                    "required": ["field", "message"],
+                                    "properties": {
+                                        "field": {"type": ["string", "null"]},
+                                        "message": {"type": "string"},
+                                    },
+                                },
+                            ]
+                        },
+                        "description": "422 invalid_payload: every schema violation (text); "
+                        "422 invalid_answer: every field of the answer that is wrong",
                     },
                     "line": {"type": "integer", "description": "400 malformed_json"},
                     "column": {"type": "integer", "description": "400 malformed_json"},
@@ -263,6 +281,7 @@ OPENAPI = {
                         "required": ["step", "detail"],
                         "properties": {"step": {"type": "string"}, "detail": {"type": "string"}},
                     },
+                    **openapi_requests.STATUS_PROPERTIES,
                 },
             },
             "HistoryEntry": {
@@ -340,6 +359,7 @@ OPENAPI = {
                     "result": {"type": "string"},
                 },
             },
+            **openapi_requests.SCHEMAS,
             "Task": {
                 "type": "object",
                 "description": "The open run of the current step; its taskId completes it.",

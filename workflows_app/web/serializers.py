@@ -3,8 +3,10 @@
 from datetime import datetime
 from typing import Any
 
+from django.utils import timezone
+
 from ..engine import REFUSAL
-from ..models import StepRun, WorkflowInstance
+from ..models import CaseDocument, StepRun, WorkflowInstance
 from ..queries import outcomes, progress
 
 
@@ -13,9 +15,10 @@ def iso(moment: datetime | None) -> str | None:
 
 
 def instance_status(
-    instance: WorkflowInstance, runs: list[StepRun] | None = None
+    instance: WorkflowInstance, runs: list[StepRun] | None = None, *, private: bool = True
 ) -> dict[str, Any]:
-    """The status document of one instance (its events: one query; its runs unless given)."""
+    """The status document of one instance (its events: one query; its runs unless given;
+    its documents, one more, unless `private` is false: anonymous readers never see them)."""
     runs = progress.runs_of(instance) if runs is None else runs
     events = progress.events_of(instance)
     definition = instance.pinned
@@ -38,7 +41,38 @@ def instance_status(
     }
     if instance.error:
         document["error"] = instance.error
-    return document
+    return document | request_fields(instance, private=private)
+
+
+# --- Requests to the applicant: the deadline and the documents (docs/api.md) ---------------
+
+
+def request_fields(instance: WorkflowInstance, *, private: bool) -> dict[str, Any]:
+    """`deadline` (null without one) and, for token holders, `documents`."""
+    state = progress.deadline_of(instance, now=timezone.now())
+    fields: dict[str, Any] = {
+        "deadline": state
+        and {
+            "dueAt": iso(state.due_at),
+            "paused": state.paused,
+            "remainingSeconds": state.remaining_seconds,
+        }
+    }
+    if private:
+        fields["documents"] = [document_json(d) for d in progress.documents_of(instance)]
+    return fields
+
+
+def document_json(document: CaseDocument) -> dict[str, Any]:
+    """A document as the API shows it (the upload's answer, and `documents` in status)."""
+    return {
+        "documentId": str(document.pk),
+        "name": document.name,
+        "size": document.size,
+        "contentType": document.content_type,
+        "step": document.step or None,
+        "time": iso(document.created_at),
+    }
 
 
 # What anonymous readers of a public instance never see in a history entry.
@@ -47,6 +81,7 @@ STAFF_ONLY = ("by", "error", "note")
 
 def without_people(document: dict[str, Any]) -> dict[str, Any]:
     """The document as anyone may read it: no staff names, no internal event details."""
+    document = {key: value for key, value in document.items() if key != "documents"}
     return {
         **document,
         "history": [_public_entry(entry) for entry in document["history"]],

@@ -26,6 +26,7 @@ from django_htmx.middleware import HtmxDetails
 from ..models import StepRun, WorkflowInstance, parse_case_number
 from ..queries import catalog, outcomes, progress, stats
 from ..runtime import notifications
+from .request_display import request_context
 
 TRACK = "workflows_app/track.html"
 FIND = "workflows_app/track_find.html"
@@ -44,6 +45,7 @@ STATE_LABELS = {
     "upcoming": _("Coming up"),
 }
 WAITING_FOR_REPLY = _("Waiting for a reply from another service")
+WAITING_FOR_YOU = _("Waiting for your answer")
 NOT_REACHED = _("Not reached")
 
 
@@ -130,7 +132,12 @@ def track(request: HtmxHttpRequest, instance_id: str) -> HttpResponse:
         return not_found(request)
     context = tracker_context(instance, runs, now=timezone.now())
     if not request.htmx:
-        return render(request, TRACK, context)
+        return render(request, TRACK, {**context, "link_sent": request.GET.get("link", "")})
+    return poll_answer(request, instance, context)
+
+
+def poll_answer(request: HtmxHttpRequest, instance, context: dict) -> HttpResponse:
+    """A poll's answer: 204 when nothing changed, else the step list (stop polling once ended)."""
     if request.GET.get("seen") == context["version"] and not instance.is_finished:
         return HttpResponse(status=204)
     body = render_to_string(f"{TRACK}#step-list", {**context, "announce": True}, request)
@@ -176,6 +183,7 @@ def tracker_context(instance: WorkflowInstance, runs: list[StepRun], *, now: dat
         "version": _version(instance, views),
         "poll_seconds": POLL_SECONDS,
         "noscript_refresh": NOSCRIPT_REFRESH_SECONDS,
+        **request_context(instance, runs, now=now),
     }
 
 
@@ -210,7 +218,7 @@ def _label(instance: WorkflowInstance, view: progress.StepView) -> str:
     if view.state == "upcoming" and instance.is_finished:
         return NOT_REACHED
     if view.state == "waiting" and not view.run.is_for_a_person:
-        return WAITING_FOR_REPLY
+        return WAITING_FOR_YOU if instance.awaiting_applicant_since else WAITING_FOR_REPLY
     return STATE_LABELS[view.state]
 
 
@@ -227,7 +235,8 @@ def _estimate(
 def _version(instance: WorkflowInstance, views: list[progress.StepView]) -> str:
     """A short fingerprint of what the timeline shows; a poll with the same one gets 204."""
     shown = [(v.id, v.state, v.started_at, v.ended_at, v.due_at) for v in views]
-    return hashlib.sha256(repr((instance.status, shown)).encode()).hexdigest()[:16]
+    clock = (instance.deadline_at, instance.awaiting_applicant_since)
+    return hashlib.sha256(repr((instance.status, shown, clock)).encode()).hexdigest()[:16]
 
 
 _UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}", re.I)
