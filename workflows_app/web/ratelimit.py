@@ -10,6 +10,7 @@ is shared by every process, so the limit holds across gunicorn workers and machi
 import hashlib
 import math
 import time
+import unicodedata
 from collections.abc import Callable
 
 from django.conf import settings
@@ -50,9 +51,15 @@ def client_ip(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR", "")
 
 
+def normalised_username(username: str) -> str:
+    """The one form a username is counted under: NFKC (as Django's sign-in form reads it,
+    so full-width letters are the plain ones), case-folded, without surrounding spaces."""
+    return unicodedata.normalize("NFKC", username).casefold().strip()
+
+
 def _key(ip: str, username: str) -> str:
     # Hashed: usernames may hold characters some cache backends refuse, and stay unreadable.
-    digest = hashlib.sha256(f"{ip}\n{username.strip().casefold()}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{ip}\n{normalised_username(username)}".encode()).hexdigest()
     return KEY_PREFIX + digest
 
 
