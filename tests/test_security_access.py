@@ -2,10 +2,14 @@
 reassigning closed tasks, token scopes, separation of duties, what anonymous readers see,
 /healthz and the board, signed callbacks bound to their task (docs/security.md, R2)."""
 
+from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.test import TestCase, override_settings
 
-from tests.factories import make_user
+from tests.factories import committed, make_seed_services, make_user, simple_workflow, start
+from workflows_app import runtime
+from workflows_app.engine import TransitionNotAllowed
+from workflows_app.models import Event, RunState, Status, StepRun
 
 LOCMEM = {
     "default": {
@@ -34,3 +38,38 @@ class SignInLockoutKeyTests(TestCase):
             full_width = self.sign_in("ｓｕｐｅｒｖｉｓｏｒ", "pw", path)
             assert full_width.status_code == 429, path
             assert "_auth_user_id" not in self.client.session
+
+
+class ClosedTaskReassignTests(TestCase):
+    """Finding 3: reassigning a task that is not open is a conflict, and changes nothing."""
+
+    def setUp(self):
+        make_seed_services()
+        self.definition = simple_workflow(
+            "permit", [{"id": "approve", "service": "approvalSvc"}, {"id": "after", "service": "okSvc"}]
+        )
+        self.instance = start(self.definition)
+        self.task = StepRun.objects.get(instance=self.instance, step_id="approve")
+        self.supervisor = make_user("sam", "Supervisors", is_staff=True)
+        Group.objects.get_or_create(name="backup-reviewers")
+        make_user("rita", "plan-reviewers")
+        committed(runtime.complete_task, run_id=self.task.pk, result="approved", actor="user:rita")
+        self.instance.refresh_from_db()
+        assert self.instance.status == Status.COMPLETED
+
+    def test_a_supervisor_reassigning_a_completed_task_from_the_inbox_gets_409(self):
+        self.client.force_login(self.supervisor)
+        data = {"to": "group:backup-reviewers", "reason": "holiday"}
+        response = self.client.post(f"/tasks/{self.task.pk}/reassign", data)
+        assert response.status_code == 409
+        assert "not open" in response.text
+        self.task.refresh_from_db()
+        assert (self.task.state, self.task.result) == (RunState.SUCCEEDED, "approved")
+        assert not Event.objects.filter(run=self.task, type=Event.Type.REASSIGNED).exists()
+        assert self.task.completed_by == "user:rita"
+
+    def test_the_runtime_refuses_it_too(self):
+        with self.assertRaisesMessage(TransitionNotAllowed, "not open"):
+            runtime.reassign_task(
+                run_id=self.task.pk, to="group:backup-reviewers", reason="x", actor=self.supervisor
+            )

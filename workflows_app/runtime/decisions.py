@@ -87,6 +87,10 @@ def reassign_task(*, run_id, to: str, reason: str, actor) -> StepRun:
     except LookupError as exc:
         raise ValueError(str(exc)) from None
     run = _task(run_id)
+    if not run.is_task:
+        # The guarded write below keeps the state it read: a closed task must stop here.
+        state = run.get_state_display().lower()
+        raise TransitionNotAllowed(f"this task is not open (it is {state}); nothing to reassign")
     with transaction.atomic():
         assignment.reassign(
             run, to=to, reason=reason.strip(), actor=actor_of(actor), now=timezone.now()
