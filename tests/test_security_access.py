@@ -46,7 +46,8 @@ class ClosedTaskReassignTests(TestCase):
     def setUp(self):
         make_seed_services()
         self.definition = simple_workflow(
-            "permit", [{"id": "approve", "service": "approvalSvc"}, {"id": "after", "service": "okSvc"}]
+            "permit",
+            [{"id": "approve", "service": "approvalSvc"}, {"id": "after", "service": "okSvc"}],
         )
         self.instance = start(self.definition)
         self.task = StepRun.objects.get(instance=self.instance, step_id="approve")
@@ -73,3 +74,22 @@ class ClosedTaskReassignTests(TestCase):
             runtime.reassign_task(
                 run_id=self.task.pk, to="group:backup-reviewers", reason="x", actor=self.supervisor
             )
+
+
+class SeparationOfDutiesSpellingTests(TestCase):
+    """Finding 8: the applicant named with spaces, capitals or full-width letters is still
+    the applicant."""
+
+    def setUp(self):
+        make_seed_services()
+        self.definition = simple_workflow("permit", [{"id": "approve", "service": "approvalSvc"}])
+        self.reviewer = make_user("reviewer", "plan-reviewers")
+
+    def test_the_applicant_may_not_decide_however_the_payload_spells_their_username(self):
+        for spelling in (" reviewer", "Reviewer", "REVIEWER ", "ｒｅｖｉｅｗｅｒ"):
+            instance = start(self.definition, {"applicantUsername": spelling})
+            task = StepRun.objects.get(instance=instance)
+            with self.assertRaisesMessage(runtime.NotAllowed, "separation of duties"):
+                runtime.decide_task(run_id=task.pk, user=self.reviewer, result="approved")
+            task.refresh_from_db()
+            assert task.state == RunState.WAITING, spelling

@@ -8,7 +8,7 @@
 - operations: heartbeats of periodic jobs
 """
 
-from .access import ApiToken, Delegation, SeenWebhook
+from .access import ApiToken, Delegation, SeenWebhook, username_key
 from .choices import OPEN_RUN_STATES, OnTimeout, RunState, ServiceKind, Status
 from .documents import CaseDocument
 from .instances import (
@@ -44,4 +44,5 @@ __all__ = [
     "WorkflowInstance",
     "format_case_number",
     "parse_case_number",
+    "username_key",
 ]

@@ -2,11 +2,18 @@
 
 import hashlib
 import secrets
+import unicodedata
 
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+
+
+def username_key(username: str) -> str:
+    """The one form a username is compared and counted in: Unicode NFKC (as Django's sign-in
+    form reads it, so full-width letters are the plain ones), case-folded, stripped."""
+    return unicodedata.normalize("NFKC", username).casefold().strip()
 
 
 class ApiToken(models.Model):

@@ -18,7 +18,15 @@ from django.db import transaction
 
 from .. import engine
 from ..definitions import StepSpec
-from ..models import Event, RunState, ServiceKind, Status, StepRun, WorkflowInstance
+from ..models import (
+    Event,
+    RunState,
+    ServiceKind,
+    Status,
+    StepRun,
+    WorkflowInstance,
+    username_key,
+)
 from ..queries import catalog
 from . import notifications
 from .assignment import hand_over, next_task_wake
@@ -64,7 +72,10 @@ def next_level(step: StepSpec, level: int, *, conflicted: Collection[str] = ()) 
 
 
 def _is_one_of(assignee: str, usernames: Collection[str]) -> bool:
-    return assignee.startswith("user:") and assignee.removeprefix("user:") in usernames
+    """Whether a `user:` rung names one of `usernames` (username keys)."""
+    return (
+        assignee.startswith("user:") and username_key(assignee.removeprefix("user:")) in usernames
+    )
 
 
 def escalate_task(run: StepRun, instance: WorkflowInstance, step: StepSpec, *, now) -> None:

@@ -3,12 +3,14 @@
 A task is a waiting StepRun with an assignee group or user. Members of the group (or the
 user) may act, unless someone else has claimed it; backups become members of the assigned
 group when the task is escalated to them. Separation of duties: the applicant (payload
-`applicantUsername`) and whoever completed the previous step may not act on it.
+`applicantUsername`) and whoever completed the previous step may not act on it. Usernames are
+compared in one normalised form (models.username_key: NFKC, case-folded, stripped), so
+" Reviewer" in a payload is the account `reviewer`.
 """
 
 from django.contrib.auth.models import AbstractBaseUser
 
-from ..models import RunState, StepRun
+from ..models import RunState, StepRun, username_key
 from ..queries import catalog
 
 APPLICANT_FIELD = "applicantUsername"
@@ -43,7 +45,7 @@ def refusal(user, run: StepRun) -> str | None:
     in_group = run.assignee_group_id and user.groups.filter(pk=run.assignee_group_id).exists()
     if run.assignee_user_id != user.pk and not in_group:
         return "this task is assigned to someone else"
-    if user.get_username() in conflicted_usernames(run):
+    if username_key(user.get_username()) in conflicted_usernames(run):
         return "you may not decide on this application (separation of duties)"
     return None
 
@@ -53,11 +55,12 @@ def may_act(user, run: StepRun) -> bool:
 
 
 def conflicted_usernames(run: StepRun) -> set[str]:
-    """The applicant, and whoever completed the step before this one, of the same instance."""
+    """The applicant, and whoever completed the step before this one, of the same instance,
+    as username keys (models.username_key)."""
     names = set()
     applicant = run.instance.payload.get(APPLICANT_FIELD)
-    if isinstance(applicant, str) and applicant:
-        names.add(applicant)
+    if isinstance(applicant, str) and applicant.strip():
+        names.add(username_key(applicant))
     previous = (
         StepRun.objects.filter(instance_id=run.instance_id, state=RunState.SUCCEEDED)
         .exclude(pk=run.pk)
@@ -66,5 +69,5 @@ def conflicted_usernames(run: StepRun) -> set[str]:
         .first()
     )
     if previous and previous.startswith("user:"):
-        names.add(previous.removeprefix("user:"))
+        names.add(username_key(previous.removeprefix("user:")))
     return names

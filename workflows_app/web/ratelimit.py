@@ -10,7 +10,6 @@ is shared by every process, so the limit holds across gunicorn workers and machi
 import hashlib
 import math
 import time
-import unicodedata
 from collections.abc import Callable
 
 from django.conf import settings
@@ -21,6 +20,8 @@ from django.core.cache.backends.base import BaseCache
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
+
+from ..models import username_key
 
 KEY_PREFIX = "hms:login-failures:"
 
@@ -51,15 +52,9 @@ def client_ip(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR", "")
 
 
-def normalised_username(username: str) -> str:
-    """The one form a username is counted under: NFKC (as Django's sign-in form reads it,
-    so full-width letters are the plain ones), case-folded, without surrounding spaces."""
-    return unicodedata.normalize("NFKC", username).casefold().strip()
-
-
 def _key(ip: str, username: str) -> str:
     # Hashed: usernames may hold characters some cache backends refuse, and stay unreadable.
-    digest = hashlib.sha256(f"{ip}\n{normalised_username(username)}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{ip}\n{username_key(username)}".encode()).hexdigest()
     return KEY_PREFIX + digest
 
 
