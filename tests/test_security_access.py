@@ -6,10 +6,20 @@ from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.test import TestCase, override_settings
 
-from tests.factories import committed, make_seed_services, make_user, simple_workflow, start
+from tests.factories import (
+    committed,
+    make_seed_services,
+    make_service,
+    make_token,
+    make_user,
+    simple_workflow,
+    start,
+)
 from workflows_app import runtime
 from workflows_app.engine import TransitionNotAllowed
 from workflows_app.models import Event, RunState, Status, StepRun
+from workflows_app.runtime.dispatch import Outcome
+from workflows_app.web.serializers import GENERIC_ERROR
 
 LOCMEM = {
     "default": {
@@ -93,3 +103,30 @@ class SeparationOfDutiesSpellingTests(TestCase):
                 runtime.decide_task(run_id=task.pk, user=self.reviewer, result="approved")
             task.refresh_from_db()
             assert task.state == RunState.WAITING, spelling
+
+
+class AnonymousErrorDetailTests(TestCase):
+    """Finding 10: anonymous readers of a failed public instance get a generic error detail."""
+
+    REPLY = "Traceback at http://10.1.2.3:8080/internal/validate: db password=hunter2"
+
+    def setUp(self):
+        make_service("leakySvc", "http", url="http://10.1.2.3:8080/internal/validate")
+        definition = simple_workflow("public-fail", [{"id": "check", "service": "leakySvc"}], public=True)
+        self.instance = start(definition)
+        run = StepRun.objects.get(instance=self.instance)
+        claimed = runtime.claim_run(run_id=run.pk, attempts=0)
+        outcome = Outcome("fail", error=f"service 'leakySvc' answered 400: {self.REPLY}")
+        committed(runtime.record_outcome, claimed=claimed, outcome=outcome)
+        self.url = f"/api/workflows/{self.instance.uuid}/status"
+
+    def test_anonymous_readers_get_a_generic_detail_and_tokens_the_full_one(self):
+        anonymous = self.client.get(self.url)
+        assert anonymous.status_code == 200
+        body = anonymous.json()
+        assert body["status"] == "failed"
+        assert body["error"] == {"step": "check", "detail": GENERIC_ERROR}
+        assert "10.1.2.3" not in anonymous.text and "hunter2" not in anonymous.text
+        token = make_token("staff-portal", scopes=["start"])
+        full = self.client.get(self.url, headers={"Authorization": f"Bearer {token}"}).json()
+        assert self.REPLY in full["error"]["detail"]

@@ -77,11 +77,18 @@ def document_json(document: CaseDocument) -> dict[str, Any]:
 
 # What anonymous readers of a public instance never see in a history entry.
 STAFF_ONLY = ("by", "error", "note")
+# What an anonymous reader of a failed public instance is told: the real detail may quote a
+# service's reply or name internal addresses (CONTRACT §3, R2).
+GENERIC_ERROR = "the application stopped because of a technical problem on our side"
 
 
 def without_people(document: dict[str, Any]) -> dict[str, Any]:
-    """The document as anyone may read it: no staff names, no internal event details."""
+    """The document as anyone may read it: no staff names, no internal event details, no
+    documents, no service replies or addresses (a failure's detail is generic)."""
     document = {key: value for key, value in document.items() if key != "documents"}
+    if document.get("error"):
+        step = document["error"].get("step")
+        document = {**document, "error": {"step": step, "detail": GENERIC_ERROR}}
     return {
         **document,
         "history": [_public_entry(entry) for entry in document["history"]],
