@@ -112,7 +112,9 @@ class AnonymousErrorDetailTests(TestCase):
 
     def setUp(self):
         make_service("leakySvc", "http", url="http://10.1.2.3:8080/internal/validate")
-        definition = simple_workflow("public-fail", [{"id": "check", "service": "leakySvc"}], public=True)
+        definition = simple_workflow(
+            "public-fail", [{"id": "check", "service": "leakySvc"}], public=True
+        )
         self.instance = start(definition)
         run = StepRun.objects.get(instance=self.instance)
         claimed = runtime.claim_run(run_id=run.pk, attempts=0)

@@ -1,6 +1,7 @@
 """Checks and message helpers that workflow, step and service rules share."""
 
 import difflib
+import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -119,6 +120,9 @@ def plain_copy(value: Any, path: tuple, report: Report, parents: frozenset = fro
         return copy
     if isinstance(value, list | tuple):
         return [plain_copy(item, (*path, i), report, inner) for i, item in enumerate(value)]
+    if isinstance(value, float) and not math.isfinite(value):
+        report.add(path, f"the number {value} is too large or not a number; JSON cannot hold it")
+        return None
     if value is None or isinstance(value, str | int | float | bool):
         return value
     report.add(

@@ -1,10 +1,12 @@
 """Reading API request bodies: one JSON object, checked before any of it is used.
 
 Every refusal is an ApiError naming what is wrong (size, media type, JSON syntax with line and
-column, depth, characters that cannot be stored, a field of the wrong type).
+column, depth, numbers too large for a float, characters that cannot be stored, a field of the
+wrong type).
 """
 
 import json
+import math
 from typing import Any
 
 from django.conf import settings
@@ -49,7 +51,9 @@ def _read_body(request: HttpRequest) -> bytes:
 
 def _parse_json(raw: bytes) -> Any:
     try:
-        body = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+        body = json.loads(
+            raw.decode("utf-8"), parse_constant=_refuse_constant, parse_float=_finite_number
+        )
     except UnicodeDecodeError:
         raise ApiError(400, "malformed_json", "the body is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
@@ -66,6 +70,17 @@ def _parse_json(raw: bytes) -> Any:
 
 def _refuse_constant(name: str) -> None:
     raise ApiError(400, "malformed_json", f"{name} is not valid JSON; send null or a string")
+
+
+def _finite_number(text: str) -> float:
+    """A JSON number as a float; one too large for a float (1e400) would become Infinity,
+    which JSON cannot hold and the database refuses (a 500 on SQLite): refuse it here."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ApiError(
+            400, "malformed_json", f"the number {text[:40]} is too large; send it as a string"
+        )
+    return value
 
 
 def _too_deep() -> str:
