@@ -5,7 +5,7 @@ alias bombs, huge definitions, costly conditions, anonymous starts, guessable ca
 from django.test import TestCase
 
 from tests.factories import make_seed_services, make_token, simple_workflow, start
-from workflows_app.definitions import InvalidDefinition, load_text
+from workflows_app.definitions import InvalidDefinition, load_text, parse_definition
 from workflows_app.models import StepRun, WorkflowInstance
 
 
@@ -42,3 +42,20 @@ class OverflowingNumberTests(TestCase):
             load_text(text, source="w.json")
         assert "field 'input.maximum'" in str(refused.exception)
         assert "too large" in str(refused.exception)
+
+
+class StepLimitTests(TestCase):
+    """Finding 15: a workflow of thousands of steps is refused before its steps are checked."""
+
+    def test_a_workflow_over_500_steps_is_refused_with_a_message_naming_the_file(self):
+        steps = "".join(f"  - {{id: s{i}, service: svc}}\n" for i in range(8000))
+        with self.assertRaises(InvalidDefinition) as refused:
+            load_text(f"id: huge\nsteps:\n{steps}", source="workflows/huge.yaml")
+        problems = refused.exception.problems
+        assert len(problems) == 1
+        assert str(problems[0]).startswith("workflows/huge.yaml:2: workflow 'huge', field 'steps'")
+        assert "8000 steps" in problems[0].message and "at most 500" in problems[0].message
+
+    def test_500_steps_are_still_allowed(self):
+        steps = [{"id": f"s{i}", "service": "svc"} for i in range(500)]
+        assert len(parse_definition({"id": "big", "steps": steps}).steps) == 500

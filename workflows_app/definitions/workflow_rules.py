@@ -13,6 +13,9 @@ from .specs import StepSpec, WorkflowSpec
 from .step_rules import check_step
 
 WORKFLOW_FIELDS = ("id", "name", "description", "public", "input", "deadline", "steps")
+# More steps than any real procedure has; far more make every page of the workflow slow
+# (an 8,000-step file took 78 s to show as a draft), so they are refused before any check.
+MAX_STEPS = 500
 
 _WORKFLOW_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
@@ -113,6 +116,13 @@ def _check_steps(data: Mapping, report: Report) -> list[StepSpec]:
     if not isinstance(raw, list) or not raw:
         shown = "empty" if isinstance(raw, list) else f"{describe(raw)}, not a list"
         report.add(("steps",), f"steps must be a non-empty list of steps; it is {shown}")
+        return []
+    if len(raw) > MAX_STEPS:
+        report.add(
+            ("steps",),
+            f"the workflow has {len(raw)} steps; a workflow may have at most {MAX_STEPS} "
+            "(split it into several workflows)",
+        )
         return []
     for index, step in enumerate(raw):
         if isinstance(step, Mapping) and isinstance(step.get("id"), str) and step["id"].strip():
