@@ -2,11 +2,17 @@
 alias bombs, huge definitions, costly conditions, anonymous starts, guessable case numbers
 (docs/security.md, R2)."""
 
+import io
+import tempfile
+from pathlib import Path
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 from django.test import TestCase
 
-from tests.factories import make_seed_services, make_token, simple_workflow, start
+from tests.factories import make_seed_services, make_token, make_user, simple_workflow, start
 from workflows_app.definitions import InvalidDefinition, load_text, parse_definition
-from workflows_app.models import StepRun, WorkflowInstance
+from workflows_app.models import StepRun, WorkflowDraft, WorkflowInstance
 
 
 class OverflowingNumberTests(TestCase):
@@ -59,3 +65,44 @@ class StepLimitTests(TestCase):
     def test_500_steps_are_still_allowed(self):
         steps = [{"id": f"s{i}", "service": "svc"} for i in range(500)]
         assert len(parse_definition({"id": "big", "steps": steps}).steps) == 500
+
+
+def alias_bomb(levels: int = 7, width: int = 9) -> str:
+    """A few hundred bytes of YAML whose aliases expand to width**levels values."""
+    names = "abcdefghijklmnop"
+    lines = [f"x-a: &a [{', '.join(['lol'] * width)}]"]
+    for level in range(1, levels):
+        refs = ", ".join([f"*{names[level - 1]}"] * width)
+        lines.append(f"x-{names[level]}: &{names[level]} [{refs}]")
+    lines += ["id: bomb", "steps:", "  - {id: one, service: okSvc}"]
+    return "\n".join(lines) + "\n"
+
+
+class AliasBombTests(TestCase):
+    """Finding 4: aliases that expand past a small node budget are refused before any walk."""
+
+    def test_validate_workflow_refuses_the_7_by_9_bomb_naming_the_file_and_line(self):
+        text = alias_bomb()
+        assert len(text) < 600
+        path = Path(self.enterContext(tempfile.TemporaryDirectory())) / "bomb.yaml"
+        path.write_text(text)
+        err = io.StringIO()
+        with self.assertRaises(SystemExit) as exited:
+            call_command("validate_workflow", str(path), stderr=err)
+        assert exited.exception.code == 1
+        assert f"{path}:7: YAML aliases expand" in err.getvalue()
+        assert "alias *f" in err.getvalue()
+
+    def test_the_admin_import_refuses_it_and_saves_nothing(self):
+        self.client.force_login(make_user("root", is_staff=True, is_superuser=True))
+        upload = SimpleUploadedFile("bomb.yaml", alias_bomb(levels=6).encode())
+        page = self.client.post("/admin/workflows_app/workflowdraft/import/", {"file": upload})
+        assert page.status_code == 200
+        assert "bomb.yaml:6: YAML aliases expand" in page.content.decode()
+        assert not WorkflowDraft.objects.exists()
+
+    def test_anchors_shared_by_many_steps_stay_allowed(self):
+        steps = "".join(f"  - {{<<: *human, id: s{i}}}\n" for i in range(200))
+        text = "x-human: &human {service: svc, timeout: 2d, onTimeout: fail}\nid: ok\nsteps:\n"
+        (spec,) = load_text(text + steps, source="ok.yaml").workflows
+        assert len(spec.steps) == 200

@@ -1,7 +1,8 @@
 """Read JSON or YAML text into documents, with the line of every key and list element.
 
-YAML is read with YAML 1.2 scalars (`on:` stays a key, dates stay text); JSON takes its line
-numbers from composing the same text as YAML.
+YAML is read with YAML 1.2 scalars (`on:` stays a key, dates stay text), and refused unread
+when its aliases expand it past a small budget (an alias bomb); JSON takes its line numbers
+from composing the same text as YAML.
 """
 
 import json
@@ -14,6 +15,10 @@ import yaml
 
 from .checks import MAX_DEPTH
 from .problems import Problem
+
+# How many values aliases may add to a document beyond those written out: generous for
+# anchors shared by every step (500 steps x a few fields), tiny next to an alias bomb.
+ALIAS_NODE_BUDGET = 20_000
 
 
 @dataclass(slots=True)
@@ -58,7 +63,10 @@ def read_yaml(text: str, source: str) -> tuple[list[Item], list[Problem]]:
     items: list[Item] = []
     try:
         while loader.check_node():
+            loader.aliases.clear()
             node = loader.get_node()
+            if bomb := _alias_problem(node, loader.aliases, source):
+                return items, [bomb]
             lines, repeated = _node_lines(node, loader)
             data = loader.construct_document(node)
             if data is not None:
@@ -70,6 +78,55 @@ def read_yaml(text: str, source: str) -> tuple[list[Item], list[Problem]]:
     finally:
         loader.dispose()
     return items, []
+
+
+def _alias_problem(root: yaml.Node, aliases: list, source: str) -> Problem | None:
+    """A Problem when aliases make the document much bigger than what is written.
+
+    Composing keeps one node per anchor, however often it is aliased, so this counts the
+    expanded size without expanding: a few hundred bytes of nested aliases (7 levels of 9)
+    would otherwise cost minutes of CPU and gigabytes in every later walk.
+    """
+    sizes = _expanded_sizes(root)
+    added = sizes[id(root)] - len(sizes)
+    if added <= ALIAS_NODE_BUDGET:
+        return None
+    node, mark, anchor = max(aliases, key=lambda use: (sizes.get(id(use[0]), 1), -use[1].line))
+    line = mark.line + 1
+    return Problem(
+        source,
+        f"YAML aliases expand this document by {added:,} values, more than the "
+        f"{ALIAS_NODE_BUDGET:,} allowed; it is refused unread (line {line}: alias *{anchor} "
+        f"stands for {sizes[id(node)]:,} values). Write the values out, or alias less.",
+        line=line,
+    )
+
+
+def _expanded_sizes(root: yaml.Node) -> dict[int, int]:
+    """Each node's size with every alias expanded, by id(node); a node that contains itself
+    counts once where it recurs. Iterative: one visit per distinct node."""
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            on_path.discard(key)
+            sizes[key] = 1 + sum(sizes.get(id(child), 1) for child in _child_nodes(node))
+        elif key not in sizes and key not in on_path:
+            on_path.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in _child_nodes(node))
+    return sizes
+
+
+def _child_nodes(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
 
 
 def _yaml_problem(error: yaml.MarkedYAMLError, source: str) -> Problem:
@@ -156,7 +213,23 @@ def _children(node: yaml.Node, loader: yaml.SafeLoader) -> Iterator[tuple[Any, i
 
 
 class _Loader(yaml.SafeLoader):
-    """YAML 1.2 scalars: only true/false are booleans (`on:` stays a key), dates stay text."""
+    """YAML 1.2 scalars: only true/false are booleans (`on:` stays a key), dates stay text.
+
+    Records each alias of the document being composed (node, mark, anchor name), so that an
+    alias bomb is found, and its line named, before anything walks the document.
+    """
+
+    def __init__(self, stream) -> None:
+        super().__init__(stream)
+        self.aliases: list[tuple[yaml.Node, yaml.Mark, str]] = []
+
+    def compose_node(self, parent, index):
+        if not self.check_event(yaml.AliasEvent):
+            return super().compose_node(parent, index)
+        event = self.peek_event()
+        node = super().compose_node(parent, index)
+        self.aliases.append((node, event.start_mark, event.anchor))
+        return node
 
 
 _Loader.yaml_implicit_resolvers = {
