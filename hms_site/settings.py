@@ -248,6 +248,9 @@ LOGGING = {
 }
 
 # --- Health (/healthz) ----------------------------------------------------------------------
+# Who reads monitoring detail (the checks of /healthz) besides tokens of scope `metrics`:
+# addresses or networks (CONTRACT §6). Everyone else is told only "ok" or "unhealthy".
+HMS_METRICS_ALLOW = _env_list("HMS_METRICS_ALLOW", "127.0.0.1")
 # Each worker's timer thread records a tick at most every 10 s, so a "timer" tick older than
 # this means no worker is polling (stopped or frozen); keep it well above 10 s.
 HMS_HEALTH_STALE_SECONDS = 60

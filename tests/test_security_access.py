@@ -18,6 +18,7 @@ from tests.factories import (
 from workflows_app import runtime
 from workflows_app.engine import TransitionNotAllowed
 from workflows_app.models import Event, RunState, Status, StepRun
+from workflows_app.queries import stats
 from workflows_app.runtime.dispatch import Outcome
 from workflows_app.web.serializers import GENERIC_ERROR
 
@@ -132,3 +133,53 @@ class AnonymousErrorDetailTests(TestCase):
         token = make_token("staff-portal", scopes=["start"])
         full = self.client.get(self.url, headers={"Authorization": f"Bearer {token}"}).json()
         assert self.REPLY in full["error"]["detail"]
+
+
+class HealthDetailTests(TestCase):
+    """Finding 16: /healthz tells monitors (a metrics token, an allowed address) its
+    checks; anyone else gets only ok or failing."""
+
+    OUTSIDE = "203.0.113.5"
+
+    def test_an_outsider_gets_only_the_status_without_vendor_or_queue_depth(self):
+        response = self.client.get("/healthz", REMOTE_ADDR=self.OUTSIDE)
+        assert response.status_code in (200, 503)
+        assert set(response.json()) == {"status"}
+        assert response.json()["status"] in ("ok", "unhealthy")
+        assert "vendor" not in response.text and "queued" not in response.text
+
+    def test_a_metrics_token_or_an_allowed_address_gets_every_check(self):
+        token = make_token("prometheus", scopes=["metrics"])
+        with_token = self.client.get(
+            "/healthz", REMOTE_ADDR=self.OUTSIDE, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert "vendor" in with_token.json()["checks"]["database"]
+        with override_settings(HMS_METRICS_ALLOW=[self.OUTSIDE]):
+            allowed = self.client.get("/healthz", REMOTE_ADDR=self.OUTSIDE)
+        assert "queued" in allowed.json()["checks"]["broker"]
+
+    def test_a_token_without_the_metrics_scope_sees_only_the_status(self):
+        token = make_token("portal", scopes=["start"])
+        response = self.client.get(
+            "/healthz", REMOTE_ADDR=self.OUTSIDE, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert set(response.json()) == {"status"}
+
+
+class PublicBoardTests(TestCase):
+    """Finding 16: the public board lists public workflows only."""
+
+    def test_a_workflow_that_is_not_public_is_not_on_the_board(self):
+        stats.clear()
+        make_seed_services()
+        internal = simple_workflow(
+            "staff-expenses", [{"id": "approve", "service": "approvalSvc"}], name="Staff expenses"
+        )
+        public = simple_workflow(
+            "dog-licence", [{"id": "approve", "service": "approvalSvc"}], public=True
+        )
+        start(internal)
+        start(public)
+        text = self.client.get("/board/").content.decode()
+        assert "Dog licence" in text
+        assert "Staff expenses" not in text and "staff-expenses" not in text

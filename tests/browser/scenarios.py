@@ -28,6 +28,8 @@ from workflows_app.models import (
 PERMIT = {
     "id": "building-permit",
     "name": "Building permit",
+    # Citizens apply through a portal: public, so it is on the board (public workflows only).
+    "public": True,
     "steps": [
         {
             "id": "validate",

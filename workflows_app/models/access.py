@@ -24,6 +24,7 @@ class ApiToken(models.Model):
         TASKS = "tasks", _("Complete tasks (callbacks, portals)")
         OPERATE = "operate", _("Cancel and retry instances")
         RESPOND = "respond", _("Answer requests to the applicant and send documents (portals)")
+        METRICS = "metrics", _("Read monitoring detail (/healthz checks)")
 
     name = models.CharField(max_length=100)
     key_hash = models.CharField(max_length=64, unique=True)

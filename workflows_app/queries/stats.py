@@ -75,7 +75,8 @@ class WorkflowWaits:
 
 
 def board(*, now: datetime) -> list[WorkflowWaits]:
-    """Every workflow (newest version) with the waits of each step (five queries, then cached)."""
+    """Every public workflow (newest version) with the waits of each step (five queries, then
+    cached)."""
     snapshot = cache.get(BOARD_KEY)
     if snapshot and time.time() - snapshot[0] < _freshness(snapshot):
         return snapshot[1]
@@ -112,6 +113,7 @@ def _compute_board(now: datetime) -> list[WorkflowWaits]:
     return [
         _workflow_waits(definition, waits, escalations, flagged)
         for definition in catalog.latest_definitions()
+        if definition.public  # internal workflows' names and queues are not the public's
     ]
 
 

@@ -23,16 +23,29 @@ def authenticate(request: HttpRequest, *, required: bool = True) -> ApiToken | N
         if required:
             raise ApiError(401, "unauthorized", "send Authorization: Bearer TOKEN")
         return None
-    scheme, _, raw = header.partition(" ")
-    if scheme.lower() != "bearer" or not raw.strip():
+    raw = _bearer(header)
+    if raw is None:
         raise ApiError(401, "unauthorized", "the Authorization header must be 'Bearer TOKEN'")
-    token = ApiToken.objects.filter(key_hash=ApiToken.hash(raw.strip())).first()
+    token = ApiToken.objects.filter(key_hash=ApiToken.hash(raw)).first()
     if token is None:
         raise ApiError(401, "unauthorized", "this token is not known")
     if token.revoked_at:
         raise ApiError(401, "unauthorized", "this token has been revoked")
     request.api_token = token
     return token
+
+
+def bearer_token(request: HttpRequest) -> ApiToken | None:
+    """The request's live token, or None (no header, a malformed one, unknown or revoked)."""
+    raw = _bearer(request.headers.get("Authorization", ""))
+    if raw is None:
+        return None
+    return ApiToken.objects.filter(key_hash=ApiToken.hash(raw), revoked_at=None).first()
+
+
+def _bearer(header: str) -> str | None:
+    scheme, _, raw = header.partition(" ")
+    return raw.strip() if scheme.lower() == "bearer" and raw.strip() else None
 
 
 def require_scope(token: ApiToken, scope: str, workflow_key: str) -> None:
@@ -46,6 +59,7 @@ _VERBS = {
     ApiToken.Scope.TASKS: "complete tasks of",
     ApiToken.Scope.OPERATE: "cancel or retry instances of",
     ApiToken.Scope.RESPOND: "answer requests to the applicant or send documents for",
+    ApiToken.Scope.METRICS: "read monitoring detail of",
 }
 
 

@@ -6,7 +6,9 @@ workers (the last tick of the timer thread every qcluster worker runs, and of th
 sweep). Any failed check makes the answer 503, so a monitor restarts what is stuck.
 `?only=database,broker` runs only those (a load balancer's probe of a web machine need not
 fail when the workers elsewhere are down). The answer is always JSON, never cached, and
-names no host, user or secret.
+names no host, user or secret. Only monitors (web/monitors.py: a `metrics` token or an
+address in HMS_METRICS_ALLOW) read the checks; anyone else gets {"status": "ok"} or
+{"status": "unhealthy"}, with the same status code.
 """
 
 import logging
@@ -22,6 +24,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
 from ..models import Heartbeat
+from .monitors import is_monitor
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +41,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
     if unknown := sorted(set(only) - set(CHECKS)):
         return _error(400, "invalid_request", f"unknown checks {unknown}; use {list(CHECKS)}")
     report = collect(only=only or None)
-    return JsonResponse(report, status=200 if report["status"] == "ok" else 503)
+    status = 200 if report["status"] == "ok" else 503
+    if not is_monitor(request):
+        report = {"status": report["status"]}  # no vendor, queue depth or reasons
+    return JsonResponse(report, status=status)
 
 
 def _error(status: int, code: str, detail: str) -> JsonResponse:
