@@ -1,7 +1,8 @@
 """Callbacks of services that answered 202: POST /api/tasks/{taskId}/complete.
 
 Authorised by a bearer token with the tasks scope, or by a Standard Webhooks signature made
-with the step's service secret (±5 min window, each webhook-id once). A duplicate or late
+with the step's service secret over a body that names the task (±5 min window, each
+webhook-id once). A duplicate or late
 answer gets 409, changes nothing and is written down as a `late_callback` event.
 """
 
@@ -75,7 +76,8 @@ class CallbackCase(LocalServerMixin, TestCase):
         )
 
     def post_signed(self, body: dict, task=None, **signing):
-        raw = json.dumps(body)
+        """Sign as a service does: the signed body names the task it answers (taskId)."""
+        raw = json.dumps({"taskId": str((task or self.run).pk), **body})
         return self.post(raw, signed_headers(raw, **signing), task=task)
 
     def post_with_token(self, body: dict, token: str | None = None):
@@ -176,7 +178,7 @@ class AuthorisationTests(CallbackCase):
         assert response.status_code == 200
 
     def test_a_replayed_webhook_id_is_refused(self):
-        raw = json.dumps({"result": "ok"})
+        raw = json.dumps({"taskId": str(self.run.pk), "result": "ok"})
         headers = signed_headers(raw)
         assert self.post(raw, headers).status_code == 200
         self.assert_refused(self.post(raw, headers), 401, "replayed")

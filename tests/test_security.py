@@ -244,7 +244,7 @@ class SignedCallbackTests(TestCase):
         claimed = runtime.claim_run(run_id=self.run.pk, attempts=0)
         runtime.record_outcome(claimed=claimed, outcome=Outcome("accepted"))
         self.url = f"/api/tasks/{self.run.pk}/complete"
-        self.body = json.dumps({"result": "ok", "data": {}})
+        self.body = json.dumps({"taskId": str(self.run.pk), "result": "ok", "data": {}})
 
     def post(self, *, key: str | None = None, body: str | None = None, age: int = 0, msg_id=None):
         msg_id = msg_id or f"msg_{uuid.uuid4().hex}"

@@ -2,9 +2,15 @@
 reassigning closed tasks, token scopes, separation of duties, what anonymous readers see,
 /healthz and the board, signed callbacks bound to their task (docs/security.md, R2)."""
 
+import base64
+import json
+import uuid
+
 from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.test import TestCase, override_settings
+from django.utils import timezone
+from standardwebhooks.webhooks import Webhook
 
 from tests.factories import (
     committed,
@@ -183,3 +189,55 @@ class PublicBoardTests(TestCase):
         text = self.client.get("/board/").content.decode()
         assert "Dog licence" in text
         assert "Staff expenses" not in text and "staff-expenses" not in text
+
+
+class SignedCallbackBindingTests(TestCase):
+    """Finding 17: a signed callback names its task in the signed body; a signature made for
+    one task does not complete another waiting task of the same service."""
+
+    KEY = base64.b64encode(b"the binding test's service secret").decode()
+
+    def setUp(self):
+        make_service("asyncSvc", "http", url="http://127.0.0.1:9/", secret="whsec_" + self.KEY)
+        definition = simple_workflow("async", [{"id": "check", "service": "asyncSvc"}])
+        self.first, self.second = (self.waiting_run(definition) for _ in range(2))
+
+    def waiting_run(self, definition) -> StepRun:
+        run = StepRun.objects.get(instance=start(definition))
+        claimed = runtime.claim_run(run_id=run.pk, attempts=0)
+        runtime.record_outcome(claimed=claimed, outcome=Outcome("accepted"))
+        return run
+
+    def post_signed(self, url_task: StepRun, body: dict):
+        raw, msg_id, now = json.dumps(body), f"msg_{uuid.uuid4().hex}", timezone.now()
+        headers = {
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": Webhook("whsec_" + self.KEY).sign(msg_id, now, raw),
+        }
+        return self.client.post(
+            f"/api/tasks/{url_task.pk}/complete",
+            raw,
+            content_type="application/json",
+            headers=headers,
+        )
+
+    def test_a_callback_signed_for_one_task_is_refused_on_another_with_401(self):
+        made_for_first = {"taskId": str(self.first.pk), "result": "ok"}
+        response = self.post_signed(self.second, made_for_first)
+        assert response.status_code == 401
+        assert response.json()["error"] == "bad_signature"
+        assert str(self.first.pk) in response.json()["detail"]
+        self.second.refresh_from_db()
+        assert self.second.state == RunState.WAITING
+
+    def test_a_signed_callback_that_names_no_task_is_refused(self):
+        response = self.post_signed(self.first, {"result": "ok"})
+        assert response.status_code == 401
+        assert "taskId" in response.json()["detail"]
+
+    def test_a_signed_callback_naming_its_own_task_completes_it(self):
+        response = self.post_signed(self.first, {"taskId": str(self.first.pk), "result": "ok"})
+        assert response.status_code == 200
+        self.first.refresh_from_db()
+        assert (self.first.state, self.first.result) == (RunState.SUCCEEDED, "ok")

@@ -1,13 +1,15 @@
 """Incoming callbacks signed the Standard Webhooks way (docs/http-services.md, docs/queue.md).
 
 The standardwebhooks package checks the HMAC in constant time and the ±5 minute timestamp
-window; this module adds the replay check (a webhook-id is accepted once) and turns every
-refusal into CallbackRefused (the API answers 401 with a JSON error, never a 500,
+window; this module adds the binding to the task (the signed body names it: `taskId`), the
+replay check (a webhook-id is accepted once) and turns every refusal into CallbackRefused (the API answers 401 with a JSON error, never a 500,
 whatever the headers hold).
 """
 
+import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from uuid import UUID
 
 from django.db import IntegrityError, transaction
 from standardwebhooks.webhooks import WebhookVerificationError
@@ -53,8 +55,35 @@ def verify_signed_callback(*, run, body: bytes, headers: Mapping[str, str]) -> s
         raise CallbackRefused(
             "bad_signature", f"the webhook signature does not verify: {exc}"
         ) from None
+    _check_bound_to(run, body)
     _remember(message_id)
     return f"service:{service.name}"
+
+
+def _check_bound_to(run, body: bytes) -> None:
+    """The signed body must name this task (`taskId`): a signature made for another task of
+    the same service proves nothing about this one."""
+    try:
+        named = json.loads(body).get("taskId")
+    except (ValueError, AttributeError):  # not JSON, or not an object: the API says which
+        named = None
+    if named is None:
+        raise CallbackRefused(
+            "bad_signature",
+            f'a signed callback must name its task in the body: "taskId": "{run.pk}"',
+        )
+    if not names_task(named, run.pk):
+        raise CallbackRefused(
+            "bad_signature", f"this callback was signed for task {named}, not for task {run.pk}"
+        )
+
+
+def names_task(value, task_id: UUID) -> bool:
+    """Whether `value` (from a callback body) is this task's id, in any UUID spelling."""
+    try:
+        return UUID(str(value)) == task_id
+    except ValueError:
+        return False
 
 
 def _remember(message_id: str) -> None:

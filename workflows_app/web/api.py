@@ -20,6 +20,7 @@ from .. import runtime
 from ..engine import InvalidAnswer, TransitionNotAllowed
 from ..models import ApiToken, Status, StepRun, WorkflowInstance
 from ..queries import catalog, progress
+from ..runtime.callbacks import names_task
 from .api_input import field, json_body
 from .auth import ApiError, authenticate, authorize_callback, is_signed_callback, require_scope
 from .files import download, read_upload
@@ -190,6 +191,9 @@ def complete_task(request: HttpRequest, task_id: str) -> JsonResponse:
         return _answer_request(request, run, token)
     actor = authorize_callback(request, run, token)
     body = json_body(request)
+    named = field(body, "taskId", str, default=str(run.pk))
+    if not names_task(named, run.pk):
+        raise ApiError(400, "invalid_request", f"'taskId' {named} is not the task {run.pk}")
     result = field(body, "result", str, required=True).strip()
     data = field(body, "data", dict, default={})
     reason = field(body, "reason", str, default="")

@@ -215,6 +215,11 @@ OPENAPI = {
                 "type": "object",
                 "required": ["result"],
                 "properties": {
+                    "taskId": {
+                        **_UUID,
+                        "description": "the task answered; required when signed (it binds the "
+                        "signature to this task), checked against the path when present",
+                    },
                     "result": {"type": "string", "minLength": 1, "maxLength": 64},
                     "data": {
                         "type": "object",
