@@ -408,8 +408,8 @@ class TokenTests(ApiCase):
                 "POST",
                 complete_url(task),
                 {"result": "ok"},
-                ["start", "operate"],
-                "complete tasks of",
+                ["start", "operate", "tasks"],
+                "decide human tasks (scope decide) of",
             ),
         ]
         for method, path, body, scopes, verb in calls:

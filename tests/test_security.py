@@ -193,7 +193,7 @@ class ApiTokenTests(TestCase):
             ("get", f"{base}/status", "start"),
             ("post", f"{base}/cancel", "operate"),
             ("post", f"{base}/retry", "operate"),
-            ("post", f"/api/tasks/{self.task.pk}/complete", "tasks"),
+            ("post", f"/api/tasks/{self.task.pk}/complete", "decide"),
         ]
 
     def call(self, method: str, path: str, token: str | None):
@@ -216,7 +216,7 @@ class ApiTokenTests(TestCase):
             assert response.status_code == 401, header
 
     def test_a_token_without_the_scope_gets_403_and_nothing_changes(self):
-        scopes = {"start", "tasks", "operate"}
+        scopes = {"start", "tasks", "decide", "operate"}
         for method, path, needed in self.calls():
             token = make_token("narrow", scopes=sorted(scopes - {needed}))
             response = self.call(method, path, token)

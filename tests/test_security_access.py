@@ -3,11 +3,13 @@ reassigning closed tasks, token scopes, separation of duties, what anonymous rea
 /healthz and the board, signed callbacks bound to their task (docs/security.md, R2)."""
 
 import base64
+import io
 import json
 import uuid
 
 from django.contrib.auth.models import Group
 from django.core.cache import cache
+from django.core.management import call_command
 from django.test import TestCase, override_settings
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
@@ -23,7 +25,7 @@ from tests.factories import (
 )
 from workflows_app import runtime
 from workflows_app.engine import TransitionNotAllowed
-from workflows_app.models import Event, RunState, Status, StepRun
+from workflows_app.models import ApiToken, Event, RunState, Status, StepRun
 from workflows_app.queries import stats
 from workflows_app.runtime.dispatch import Outcome
 from workflows_app.web.serializers import GENERIC_ERROR
@@ -241,3 +243,93 @@ class SignedCallbackBindingTests(TestCase):
         assert response.status_code == 200
         self.first.refresh_from_db()
         assert (self.first.state, self.first.result) == (RunState.SUCCEEDED, "ok")
+
+
+class TaskDecisionScopeTests(TestCase):
+    """Finding 7: `tasks` covers automated steps' callbacks; deciding a human task needs
+    `decide` (a full token keeps it); a token acting for a person gets that person's checks."""
+
+    def setUp(self):
+        make_seed_services()
+        self.definition = simple_workflow("permit", [{"id": "approve", "service": "approvalSvc"}])
+        self.instance = start(self.definition, {"applicantUsername": "alice"})
+        self.task = StepRun.objects.get(instance=self.instance)
+        self.rita = make_user("rita", "plan-reviewers")
+
+    def decide(self, token: str, result: str = "approved"):
+        return self.client.post(
+            f"/api/tasks/{self.task.pk}/complete",
+            json.dumps({"result": result}),
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+    def assert_still_waiting(self):
+        self.task.refresh_from_db()
+        assert self.task.state == RunState.WAITING
+
+    def test_a_tasks_token_may_not_decide_a_human_task(self):
+        response = self.decide(make_token("svc", scopes=["tasks"]))
+        assert response.status_code == 403
+        assert "decide" in response.json()["detail"]
+        self.assert_still_waiting()
+
+    def test_a_decide_token_decides_with_the_steps_outcomes_only(self):
+        token = make_token("back-office", scopes=["decide"])
+        refused = self.decide(token, "bribed")
+        assert refused.status_code == 403
+        assert "not an outcome of this step" in refused.json()["detail"]
+        self.assert_still_waiting()
+        assert self.decide(token).status_code == 200
+        self.task.refresh_from_db()
+        assert (self.task.result, self.task.completed_by) == ("approved", "token:back-office")
+
+    def test_a_full_token_still_decides_as_the_contract_shows(self):
+        assert self.decide(make_token("portal")).status_code == 200
+
+    def test_a_token_acting_for_a_person_gets_that_persons_checks(self):
+        otto, alice = make_user("otto"), make_user("alice", "plan-reviewers")
+        for person, why in ((otto, "assigned to someone else"), (alice, "separation of duties")):
+            token = make_token(f"for-{person.username}", scopes=["decide"], acting_for=person)
+            response = self.decide(token)
+            assert response.status_code == 403, person
+            assert why in response.json()["detail"]
+            self.assert_still_waiting()
+        token = make_token("for-rita", scopes=["decide"], acting_for=self.rita)
+        assert self.decide(token, "bribed").status_code == 403
+        assert self.decide(token).status_code == 200
+        self.task.refresh_from_db()
+        assert self.task.completed_by == "user:rita"
+
+    def test_a_decide_token_may_not_answer_an_automated_steps_callback(self):
+        make_service("asyncSvc", "http")
+        run = StepRun.objects.get(
+            instance=start(simple_workflow("async", [{"id": "check", "service": "asyncSvc"}]))
+        )
+        claimed = runtime.claim_run(run_id=run.pk, attempts=0)
+        runtime.record_outcome(claimed=claimed, outcome=Outcome("accepted"))
+        response = self.client.post(
+            f"/api/tasks/{run.pk}/complete",
+            json.dumps({"result": "ok"}),
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {make_token('d', scopes=['decide'])}"},
+        )
+        assert response.status_code == 403
+
+    def test_create_api_token_binds_a_token_to_a_person(self):
+        out, err = io.StringIO(), io.StringIO()
+        call_command(
+            "create_api_token",
+            "rita-portal",
+            "--scope",
+            "decide",
+            "--acting-for",
+            "rita",
+            stdout=out,
+            stderr=err,
+        )
+        assert "acting for rita" in err.getvalue()
+        assert ApiToken.objects.get(name="rita-portal").acting_for == self.rita
+        assert self.decide(out.getvalue().strip().splitlines()[-1]).status_code == 200
+        self.task.refresh_from_db()
+        assert self.task.completed_by == "user:rita"

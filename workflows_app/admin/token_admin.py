@@ -1,4 +1,5 @@
-"""API tokens in the admin: see, rename, narrow and revoke; never create or reveal.
+"""API tokens in the admin: see, rename, narrow, bind to a person and revoke; never create or
+reveal. A token bound to a person ("acting for") decides human tasks as that person.
 
 A raw token is printed once by `manage.py create_api_token`; only its SHA-256 is stored, and the
 admin shows no more than its first 8 characters, enough to tell two tokens apart.
@@ -31,7 +32,7 @@ class ApiTokenForm(forms.ModelForm):
 
     class Meta:
         model = ApiToken
-        fields = ("name", "scopes", "workflows")
+        fields = ("name", "scopes", "workflows", "acting_for")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -45,11 +46,20 @@ class ApiTokenForm(forms.ModelForm):
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
     form = ApiTokenForm
-    list_display = ("name", "state", "scopes", "workflows", "created_at", "revoked_at", "key")
+    list_display = (
+        "name",
+        "state",
+        "scopes",
+        "workflows",
+        "acting_for",
+        "created_at",
+        "revoked_at",
+        "key",
+    )
     list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
     search_fields = ("name",)
     readonly_fields = ("key", "created_at", "revoked_at")
-    fields = ("name", "key", "scopes", "workflows", "created_at", "revoked_at")
+    fields = ("name", "key", "scopes", "workflows", "acting_for", "created_at", "revoked_at")
     actions = ("revoke_tokens",)
 
     @admin.display(description="state")

@@ -21,7 +21,8 @@ class ApiToken(models.Model):
 
     class Scope(models.TextChoices):
         START = "start", _("Start instances and read their status")
-        TASKS = "tasks", _("Complete tasks (callbacks, portals)")
+        TASKS = "tasks", _("Answer automated steps (services' callbacks)")
+        DECIDE = "decide", _("Decide human tasks (as the person it acts for, if any)")
         OPERATE = "operate", _("Cancel and retry instances")
         RESPOND = "respond", _("Answer requests to the applicant and send documents (portals)")
         METRICS = "metrics", _("Read monitoring detail (/healthz checks)")
@@ -31,6 +32,16 @@ class ApiToken(models.Model):
     scopes = models.JSONField(default=list, help_text=_("Empty means every scope."))
     workflows = models.JSONField(
         default=list, blank=True, help_text=_("Workflow keys this token may use; empty means all.")
+    )
+    # A token bound to a person decides human tasks as that person, with their checks (group,
+    # claims, separation of duties, the step's outcomes); unbound, it decides as itself.
+    acting_for = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text=_("Decisions made with this token are this person's, with their checks."),
     )
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)

@@ -23,7 +23,7 @@ racing sweep changes nothing twice. Jobs are enqueued only after commit (queue.p
 from ..engine import TransitionNotAllowed
 from .answers import InvalidDecision, complete_task
 from .asking import LinkRefused, TooManyLinks, is_request, run_for_link, send_new_link
-from .decisions import claim_task, decide_task, reassign_task, release_task
+from .decisions import claim_task, decide_task, decide_task_as, reassign_task, release_task
 from .documents import DocumentRefused, add_document
 from .guards import Claimed
 from .lifecycle import (
@@ -57,6 +57,7 @@ __all__ = [
     "claim_task",
     "complete_task",
     "decide_task",
+    "decide_task_as",
     "is_request",
     "process_due",
     "reassign_task",

@@ -4,6 +4,9 @@ Each change is a guarded update in one transaction with its Event; a decision go
 answers.complete_task like every other answer.
 """
 
+from collections.abc import Mapping
+from typing import Any
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -20,8 +23,10 @@ def _task(run_id) -> StepRun:
 
 
 def _check(user, run: StepRun) -> None:
-    if not (user.is_authenticated and user.is_active):
+    if not user.is_authenticated:
         raise NotAllowed("log in to act on tasks")
+    if not user.is_active:
+        raise NotAllowed(f"the account {user.get_username()} is not active")
     if why := refusal(user, run):
         raise NotAllowed(why)
 
@@ -51,26 +56,64 @@ def release_task(*, run_id, user) -> StepRun:
     return run
 
 
-def decide_task(*, run_id, user, result: str, reason: str = "", note: str = "") -> WorkflowInstance:
+def decide_task(
+    *,
+    run_id,
+    user,
+    result: str,
+    reason: str = "",
+    note: str = "",
+    data: Mapping[str, Any] | None = None,
+) -> WorkflowInstance:
     """A person's decision on a task: checked, then completed like any other answer.
 
     `reason` is shown to the applicant (required to refuse), `note` only to staff.
     """
+    run = _open_task(run_id)
+    _check(user, run)
+    _check_outcome(run, result)
+    return complete_task(
+        run_id=run.pk,
+        result=result,
+        data=data,
+        actor=actor_of(user),
+        reason=reason,
+        note=note,
+        seen=run,
+    )
+
+
+def decide_task_as(
+    *, run_id, actor: str, result: str, data: Mapping[str, Any], reason: str = "", note: str = ""
+) -> WorkflowInstance:
+    """A decision by a system that checks its people itself (an API token acting for no
+    one): only the step's outcomes are checked."""
+    run = _task(run_id)
+    if run.state == RunState.WAITING:
+        _check_outcome(run, result)
+    # A closed task is refused (409) and the late answer recorded by complete_task.
+    return complete_task(
+        run_id=run.pk, result=result, data=data, actor=actor, reason=reason, note=note, seen=run
+    )
+
+
+def _open_task(run_id) -> StepRun:
+    """The task, while it waits for a decision; TransitionNotAllowed (409) once it is closed."""
     run = _task(run_id)
     if run.state == RunState.SUCCEEDED:
         by = run.completed_by.removeprefix("user:") or "someone"
         raise TransitionNotAllowed(f"this task was already completed ('{run.result}' by {by})")
     if run.state != RunState.WAITING:
         raise TransitionNotAllowed(f"this task is closed ({run.get_state_display().lower()})")
-    _check(user, run)
+    return run
+
+
+def _check_outcome(run: StepRun, result: str) -> None:
     if result not in allowed_results(run):
         raise NotAllowed(
             f"'{result}' is not an outcome of this step; use one of "
             + ", ".join(allowed_results(run))
         )
-    return complete_task(
-        run_id=run.pk, result=result, actor=actor_of(user), reason=reason, note=note, seen=run
-    )
 
 
 def reassign_task(*, run_id, to: str, reason: str, actor) -> StepRun:

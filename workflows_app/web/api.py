@@ -6,6 +6,7 @@ mapped to statuses in one place, `api_view`.
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 from uuid import UUID
@@ -70,6 +71,8 @@ def _refusal(request: HttpRequest, exc: Exception) -> JsonResponse:
             return error(413, "body_too_large", f"the request body is over {limit} bytes (1 MiB)")
         case TransitionNotAllowed():
             return error(409, "conflict", str(exc))
+        case runtime.NotAllowed():
+            return error(403, "forbidden", str(exc))
         case runtime.InvalidPayload():
             return error(422, "invalid_payload", str(exc), problems=exc.errors)
         case runtime.IdempotencyConflict():
@@ -189,7 +192,42 @@ def complete_task(request: HttpRequest, task_id: str) -> JsonResponse:
     run = _task(task_id)
     if runtime.is_request(run):
         return _answer_request(request, run, token)
+    if run.is_for_a_person and token is not None:
+        return _decide(request, run, token)
     actor = authorize_callback(request, run, token)
+    answer = _answer(request, run)
+    instance = runtime.complete_task(run_id=run.pk, actor=actor, **answer.fields())
+    return JsonResponse(instance_status(instance))
+
+
+def _decide(request: HttpRequest, run: StepRun, token: ApiToken) -> JsonResponse:
+    """A human task decided through the API: the decide scope, then the person's checks
+    when the token acts for one (group, claims, separation of duties, the step's outcomes)."""
+    require_scope(token, ApiToken.Scope.DECIDE, run.instance.pinned.key)
+    answer = _answer(request, run)
+    if token.acting_for_id:
+        instance = runtime.decide_task(run_id=run.pk, user=token.acting_for, **answer.fields())
+    else:
+        actor = f"token:{token.name}"
+        instance = runtime.decide_task_as(run_id=run.pk, actor=actor, **answer.fields())
+    return JsonResponse(instance_status(instance))
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A completion body: the result, the step's output, a decision's reason and note."""
+
+    result: str
+    data: dict
+    reason: str
+    note: str
+
+    def fields(self) -> dict:
+        return {"result": self.result, "data": self.data, "reason": self.reason, "note": self.note}
+
+
+def _answer(request: HttpRequest, run: StepRun) -> Answer:
+    """The completion body, checked; `taskId`, when present, must be this task."""
     body = json_body(request)
     named = field(body, "taskId", str, default=str(run.pk))
     if not names_task(named, run.pk):
@@ -200,10 +238,7 @@ def complete_task(request: HttpRequest, task_id: str) -> JsonResponse:
     note = field(body, "note", str, default="")
     if not result or len(result) > RESULT_MAX:
         raise ApiError(400, "invalid_request", f"'result' must be 1 to {RESULT_MAX} characters")
-    instance = runtime.complete_task(
-        run_id=run.pk, result=result, data=data, actor=actor, reason=reason, note=note
-    )
-    return JsonResponse(instance_status(instance))
+    return Answer(result, data, reason, note)
 
 
 def _answer_request(request: HttpRequest, run: StepRun, token: ApiToken | None) -> JsonResponse:
@@ -249,7 +284,7 @@ def get_document(request: HttpRequest, document_id: str):
 
 def _task(task_id: str) -> StepRun:
     try:
-        return StepRun.objects.select_related("instance").get(pk=UUID(task_id))
+        return StepRun.objects.select_related("instance", "claimed_by").get(pk=UUID(task_id))
     except (ValueError, StepRun.DoesNotExist):
         raise ApiError(404, "not_found", f"no task '{task_id}'") from None
 

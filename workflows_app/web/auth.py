@@ -56,7 +56,8 @@ def require_scope(token: ApiToken, scope: str, workflow_key: str) -> None:
 
 _VERBS = {
     ApiToken.Scope.START: "start or read instances of",
-    ApiToken.Scope.TASKS: "complete tasks of",
+    ApiToken.Scope.TASKS: "answer automated steps of",
+    ApiToken.Scope.DECIDE: "decide human tasks (scope decide) of",
     ApiToken.Scope.OPERATE: "cancel or retry instances of",
     ApiToken.Scope.RESPOND: "answer requests to the applicant or send documents for",
     ApiToken.Scope.METRICS: "read monitoring detail of",
@@ -69,7 +70,8 @@ def is_signed_callback(request: HttpRequest) -> bool:
 
 
 def authorize_callback(request: HttpRequest, run, token: ApiToken | None) -> str:
-    """Who completes task `run`: `token` with the tasks scope, or its service's signature."""
+    """Who answers the automated step `run`: `token` with the tasks scope, or its service's
+    signature."""
     if token is None:
         try:
             return verify_signed_callback(run=run, body=request.body, headers=request.headers)

@@ -130,10 +130,14 @@ OPENAPI = {
             "post": {
                 "operationId": "completeTask",
                 "summary": "Complete a waiting task (a person's decision or a service's callback)",
-                "description": "Authorised by a bearer token with the tasks scope, or signed by the "
-                "step's service with Standard Webhooks headers (webhook-id, webhook-timestamp, "
-                "webhook-signature). A request to the applicant is answered with result "
-                "'submitted' by a token with the respond scope; 422 names each wrong field.",
+                "description": "A human task (a person's decision) needs a bearer token with "
+                "the decide scope; a token acting for a person decides as that person, with their "
+                "checks (group, separation of duties, the step's outcomes), and a refusal is 403. "
+                "An automated step's callback needs the tasks scope, or the step's service's "
+                "Standard Webhooks signature (webhook-id, webhook-timestamp, webhook-signature) "
+                "over a body that names the task (taskId). A request to the applicant is "
+                "answered with result 'submitted' by a token with the respond scope; 422 names "
+                "each wrong field.",
                 "security": [{"bearer": []}, {"webhookSignature": []}],
                 "parameters": [{"name": "taskId", "in": "path", "required": True, "schema": _UUID}],
                 "requestBody": {

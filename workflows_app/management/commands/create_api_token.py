@@ -1,3 +1,4 @@
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from ...models import ApiToken
@@ -17,11 +18,26 @@ class Command(BaseCommand):
         parser.add_argument(
             "--workflow", action="append", help="limit the token to this workflow key (repeatable)"
         )
+        parser.add_argument(
+            "--acting-for",
+            metavar="USERNAME",
+            help="decisions on human tasks made with this token are this person's, with their "
+            "checks (group, separation of duties, the step's outcomes)",
+        )
 
-    def handle(self, *args, name, scope, workflow, **options):
+    def handle(self, *args, name, scope, workflow, acting_for, **options):
         if not name.strip():
             raise CommandError("the token needs a name")
-        token, raw = ApiToken.issue(name.strip(), scopes=scope or [], workflows=workflow or [])
+        person = None
+        if acting_for:
+            person = get_user_model().objects.filter(username=acting_for).first()
+            if person is None:
+                raise CommandError(f"no user '{acting_for}'")
+        token, raw = ApiToken.issue(
+            name.strip(), scopes=scope or [], workflows=workflow or [], acting_for=person
+        )
         scopes = ", ".join(token.scopes) or "all scopes"
+        if person:
+            scopes += f", acting for {person.get_username()}"
         self.stderr.write(f"Token '{token.name}' created ({scopes}). It is shown only once:")
         self.stdout.write(raw)
