@@ -144,6 +144,14 @@ HMS_PYTHON_SERVICES = _env_list("HMS_PYTHON_SERVICES", "workflows_app.builtin")
 # How often the timer thread of each qcluster worker looks for due step runs.
 HMS_TIMER_INTERVAL = 0.5
 HMS_MAX_BODY_BYTES = 1024 * 1024
+# Anonymous starts of public workflows (web/throttle.py): the largest payload, and how many
+# starts one client address may make per window (429 with Retry-After beyond it).
+HMS_PUBLIC_MAX_PAYLOAD_BYTES = int(os.environ.get("HMS_PUBLIC_MAX_PAYLOAD_BYTES", 64 * 1024))
+HMS_PUBLIC_STARTS_PER_WINDOW = int(os.environ.get("HMS_PUBLIC_STARTS_PER_WINDOW", "20"))
+HMS_PUBLIC_WINDOW_SECONDS = int(os.environ.get("HMS_PUBLIC_WINDOW_SECONDS", "3600"))
+# Case-number look-ups on /track/ that find nothing, per client address and window.
+HMS_LOOKUPS_PER_WINDOW = int(os.environ.get("HMS_LOOKUPS_PER_WINDOW", "20"))
+HMS_LOOKUP_WINDOW_SECONDS = int(os.environ.get("HMS_LOOKUP_WINDOW_SECONDS", "600"))
 # A claimed task nobody acted on goes back to its group after this many seconds.
 HMS_CLAIM_RELEASE_SECONDS = 4 * 3600
 # Reminders to the assignee at these fractions of the time allowed.

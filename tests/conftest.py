@@ -1,14 +1,17 @@
 """Shared fixtures: fresh caches per test, and the database choice for the suite."""
 
 import pytest
+from django.core.cache import cache
 
 from workflows_app.queries import catalog
 
 
 @pytest.fixture(autouse=True)
 def _fresh_caches():
-    """Process caches hold rows by primary key; a rolled-back test must not leak them."""
+    """Process caches hold rows by primary key; a rolled-back test must not leak them, nor
+    its counts of requests per address (the suite's default cache is in memory)."""
     catalog.clear()
+    cache.clear()
     yield
     catalog.clear()
 

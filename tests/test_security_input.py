@@ -3,14 +3,23 @@ alias bombs, huge definitions, costly conditions, anonymous starts, guessable ca
 (docs/security.md, R2)."""
 
 import io
+import json
 import tempfile
 from pathlib import Path
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
-from django.test import TestCase
+from django.test import TestCase, override_settings
 
-from tests.factories import make_seed_services, make_token, make_user, simple_workflow, start
+from tests.factories import (
+    committed,
+    make_seed_services,
+    make_token,
+    make_user,
+    simple_workflow,
+    start,
+)
+from workflows_app import runtime
 from workflows_app.definitions import InvalidDefinition, load_text, parse_definition
 from workflows_app.models import StepRun, WorkflowDraft, WorkflowInstance
 
@@ -106,3 +115,82 @@ class AliasBombTests(TestCase):
         text = "x-human: &human {service: svc, timeout: 2d, onTimeout: fail}\nid: ok\nsteps:\n"
         (spec,) = load_text(text + steps, source="ok.yaml").workflows
         assert len(spec.steps) == 200
+
+
+@override_settings(
+    HMS_PUBLIC_MAX_PAYLOAD_BYTES=64 * 1024,
+    HMS_PUBLIC_STARTS_PER_WINDOW=3,
+    HMS_PUBLIC_WINDOW_SECONDS=3600,
+)
+class AnonymousStartTests(TestCase):
+    """Finding 14: anonymous starts are limited in size and rate; `payload.email` must be an
+    address; a malformed one met later fails the notify step at once."""
+
+    def setUp(self):
+        make_seed_services()
+        simple_workflow(
+            "dog-licence",
+            [{"id": "check", "service": "okSvc"}, {"id": "notify", "service": "notificationSvc"}],
+            public=True,
+        )
+
+    def start(self, payload: dict, *, ip: str = "198.51.100.7", token: str | None = None):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        body = json.dumps({"workflowId": "dog-licence", "payload": payload})
+        return self.client.post(
+            "/api/workflows/start",
+            body,
+            content_type="application/json",
+            headers=headers,
+            REMOTE_ADDR=ip,
+        )
+
+    def test_an_anonymous_payload_over_64_kib_is_413_but_a_token_may_send_it(self):
+        big = {"notes": "x" * (70 * 1024)}
+        refused = self.start(big)
+        assert refused.status_code == 413
+        assert refused.json()["error"] == "payload_too_large"
+        assert "64 KiB" in refused.json()["detail"]
+        assert WorkflowInstance.objects.count() == 0
+        assert self.start(big, token=make_token()).status_code == 201
+
+    def test_anonymous_starts_are_limited_per_address_with_429_and_retry_after(self):
+        for _ in range(3):
+            assert self.start({}).status_code == 201
+        refused = self.start({})
+        assert refused.status_code == 429
+        assert refused.json()["error"] == "too_many_requests"
+        assert 0 < int(refused["Retry-After"]) <= 3600
+        assert self.start({}, ip="198.51.100.8").status_code == 201
+        assert self.start({}, token=make_token()).status_code == 201
+        assert WorkflowInstance.objects.count() == 5
+
+    def test_a_malformed_email_is_refused_at_start_naming_the_field(self):
+        for email in ("ada@example.org\r\nBcc: everyone@example.org", "not an address", 42):
+            response = self.start({"email": email})
+            assert response.status_code == 422, email
+            assert response.json()["error"] == "invalid_payload"
+            assert response.json()["problems"][0].startswith("payload/email:")
+        assert WorkflowInstance.objects.count() == 0
+        assert self.start({"email": "ada@example.org"}).status_code == 201
+
+    def test_a_malformed_email_met_by_the_notify_step_fails_it_at_once(self):
+        definition = simple_workflow(
+            "permit",
+            [
+                {"id": "approve", "service": "approvalSvc"},
+                {"id": "notify", "service": "notificationSvc"},
+            ],
+        )
+        instance = start(definition, {})
+        # An address stored before starts were checked (or written by an operator).
+        bad = "ada@example.org\r\nBcc: everyone@example.org"
+        WorkflowInstance.objects.filter(pk=instance.pk).update(payload={"email": bad})
+        task = StepRun.objects.get(instance=instance, step_id="approve")
+        make_user("rita", "plan-reviewers")
+        committed(runtime.complete_task, run_id=task.pk, result="approved", actor="user:rita")
+        notify = StepRun.objects.get(instance=instance, step_id="notify")
+        instance.refresh_from_db()
+        assert (notify.state, notify.attempts) == ("failed", 1)
+        assert instance.status == "failed"
+        assert "payload.email" in instance.error["detail"]

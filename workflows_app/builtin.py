@@ -1,9 +1,12 @@
-"""Built-in python services. Each is `f(instance, step) -> {"result": ..., "data": {...}}`."""
+"""Built-in python services. Each is `f(instance, step) -> {"result": ..., "data": {...}}`;
+one that raises runtime.dispatch.StepFailed fails its step at once (bad data), any other
+exception is retried."""
 
 from typing import Any
 
 from .queries import outcomes
 from .runtime import notifications
+from .runtime.dispatch import StepFailed
 
 
 def notify_applicant(instance, step) -> dict[str, Any]:
@@ -11,6 +14,8 @@ def notify_applicant(instance, step) -> dict[str, Any]:
     reasons: the latest person's decision or refusal, else that the application is complete."""
     if not notifications.applicant_email(instance):
         return {"result": "skipped", "data": {"reason": "the application has no email address"}}
+    if why := notifications.email_problem(instance.payload.get("email")):
+        raise StepFailed(f"payload.email {why}: the applicant cannot be emailed")
     notifications.send_decision(instance, instance.decision)
     return {
         "result": outcomes.DECISION_SENT,

@@ -25,6 +25,11 @@ DEFAULT_READ_TIMEOUT = 10.0
 RETRYABLE_STATUSES = frozenset({408, 429})
 
 
+class StepFailed(Exception):
+    """Raised by a python service when retrying cannot help (bad data): the step fails at once
+    with the message as its error. Any other exception is retried."""
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     kind: str  # "done" | "accepted" | "retry" | "fail"
@@ -53,6 +58,8 @@ def _call_python(service, instance, step) -> Outcome:
         return Outcome("fail", error=f"python service '{service.name}': {exc}")
     try:
         answer = func(instance, step)
+    except StepFailed as exc:
+        return Outcome("fail", error=f"python service '{service.name}': {exc}")
     except Exception as exc:  # noqa: BLE001 - a built-in's failure is retried, not a crash
         log.warning("python service %s raised", service.name, exc_info=True)
         return Outcome("retry", error=f"{service.callable} raised {type(exc).__name__}: {exc}")

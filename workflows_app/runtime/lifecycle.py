@@ -23,6 +23,7 @@ from ..queries import catalog
 from . import clock
 from .execution import open_for_caller
 from .guards import add_event, move_instance
+from .notifications import email_problem
 from .steps import open_run
 
 
@@ -94,12 +95,16 @@ def _instance_for_key(key: str, digest: str) -> WorkflowInstance | None:
 
 
 def _check_payload(definition: WorkflowDefinition, payload: Mapping[str, Any]) -> None:
+    """The workflow's `input` schema, and `email` (where notifications go) as an address."""
+    problems = []
+    if why := email_problem(payload.get("email")):
+        problems.append(f"payload/email: {why}")
     validator = catalog.payload_validator(definition.pk)
-    if validator is None:
-        return
-    errors = sorted(validator.iter_errors(payload), key=lambda e: list(e.absolute_path))
-    if errors:
-        raise InvalidPayload([_schema_error(e) for e in errors])
+    if validator is not None:
+        errors = sorted(validator.iter_errors(payload), key=lambda e: list(e.absolute_path))
+        problems += [_schema_error(e) for e in errors]
+    if problems:
+        raise InvalidPayload(problems)
 
 
 def _schema_error(error) -> str:

@@ -9,7 +9,9 @@ import logging
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
+from django.core.validators import validate_email
 from django.template.loader import render_to_string
 
 from ..models import Status, StepRun, WorkflowInstance
@@ -20,6 +22,21 @@ log = logging.getLogger(__name__)
 
 TASK_KINDS = ("assigned", "reminder", "escalated", "reassigned")
 APPLICANT_KINDS = ("escalated", "rejected", "failed", "cancelled")
+
+
+def email_problem(value) -> str | None:
+    """Why `payload.email` cannot be mailed (not text, not an address, CR/LF in it), or None
+    when it can; an empty or missing one is no problem (nobody is emailed)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        return "must be an email address in text"
+    try:
+        validate_email(value.strip())
+    except ValidationError:
+        shown = " ".join(repr(value)[1:-1].split())[:80]
+        return f"'{shown}' is not a valid email address"
+    return None
 
 
 def task_assigned(run, *, kind: str) -> None:
@@ -69,8 +86,8 @@ def send_applicant_email(instance_id: int, kind: str) -> int:
     """Job: email the applicant an update on their application (a refusal: the decision)."""
     instance = WorkflowInstance.objects.filter(pk=instance_id).first()
     email = applicant_email(instance) if instance else ""
-    if not email or kind not in APPLICANT_KINDS:
-        return 0
+    if not email or kind not in APPLICANT_KINDS or email_problem(email):
+        return 0  # a malformed address (stored before starts were checked) is never mailed
     if kind == Status.REJECTED:
         return send_decision(instance, instance.outcome, status=instance.status)
     template = f"workflows_app/email/applicant_{kind}.txt"
@@ -81,7 +98,7 @@ def send_decision(instance: WorkflowInstance, outcome: dict | None, *, status=No
     """Email the applicant a decision in plain words (approved, refused, ...) with its reasons;
     `outcome` may be the latest decision of an instance that still runs (the notify step)."""
     email = applicant_email(instance)
-    if not email:
+    if not email or email_problem(email):
         return 0
     context = {
         **_applicant_context(instance),

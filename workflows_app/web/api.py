@@ -4,6 +4,7 @@ Every answer is JSON, errors included ({"error": CODE, "detail": TEXT}); excepti
 mapped to statuses in one place, `api_view`.
 """
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +27,9 @@ from .api_input import field, json_body
 from .auth import ApiError, authenticate, authorize_callback, is_signed_callback, require_scope
 from .files import download, read_upload
 from .openapi import OPENAPI
+from .ratelimit import client_ip
 from .serializers import document_json, instance_status, without_people
+from .throttle import PUBLIC_STARTS
 from .uploads import accepts_uploads
 
 log = logging.getLogger(__name__)
@@ -64,6 +67,11 @@ def api_view(*methods: str) -> Callable:
 def _refusal(request: HttpRequest, exc: Exception) -> JsonResponse:
     """The JSON answer for an exception raised by a view."""
     match exc:
+        case ApiError() if "retry_after" in exc.extra:
+            extra = {k: v for k, v in exc.extra.items() if k != "retry_after"}
+            response = error(exc.status, exc.code, exc.detail, **extra)
+            response["Retry-After"] = str(exc.extra["retry_after"])
+            return response
         case ApiError():
             return error(exc.status, exc.code, exc.detail, **exc.extra)
         case RequestDataTooBig():
@@ -108,12 +116,16 @@ def start(request: HttpRequest) -> JsonResponse:
         raise ApiError(404, "unknown_workflow", f"no workflow '{key}' is published")
     if token:
         require_scope(token, ApiToken.Scope.START, key)
+    else:
+        _check_anonymous_start(request, payload)
     instance, created = runtime.start_instance(
         definition=definition,
         payload=payload,
         idempotency_key=_idempotency_key(request, token),
         started_by=f"token:{token.name}" if token else "public",
     )
+    if created and token is None:
+        PUBLIC_STARTS.count(client_ip(request))  # refused and repeated starts do not count
     answer = {
         "instanceId": str(instance.uuid),
         "caseNumber": instance.case_number,
@@ -124,6 +136,28 @@ def start(request: HttpRequest) -> JsonResponse:
         "trackerUrl": instance.tracker_url,
     }
     return JsonResponse(answer, status=201 if created else 200)
+
+
+def _check_anonymous_start(request: HttpRequest, payload: dict) -> None:
+    """An anonymous start: at most HMS_PUBLIC_MAX_PAYLOAD_BYTES of payload, and
+    HMS_PUBLIC_STARTS_PER_WINDOW new instances per client address and window (then 429)."""
+    client = client_ip(request)
+    if wait := PUBLIC_STARTS.wait(client):
+        raise ApiError(
+            429,
+            "too_many_requests",
+            f"too many applications from your address; try again in {wait} seconds",
+            retry_after=wait,
+        )
+    limit = settings.HMS_PUBLIC_MAX_PAYLOAD_BYTES
+    size = len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > limit:
+        raise ApiError(
+            413,
+            "payload_too_large",
+            f"the payload is {size} bytes; an application without a token may send at most "
+            f"{limit} bytes ({limit / 1024:g} KiB)",
+        )
 
 
 def _idempotency_key(request: HttpRequest, token: ApiToken | None) -> str | None:

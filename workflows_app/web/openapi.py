@@ -25,10 +25,11 @@ _ERROR_TEXT = {
     403: "The token may not do this",
     404: "Unknown workflow, instance or task (also for a malformed id)",
     409: "Not possible in the current state (already completed, already ended, not failed)",
-    413: "Body over 1 MiB",
+    413: "Body over 1 MiB (an anonymous start: a payload over HMS_PUBLIC_MAX_PAYLOAD_BYTES)",
     415: "Body is not application/json",
-    422: "Payload breaks the workflow's input schema, an Idempotency-Key reused with another "
-    "body, or an answer to a request that breaks its form",
+    422: "Payload breaks the workflow's input schema or has a malformed email, an "
+    "Idempotency-Key reused with another body, or an answer to a request that breaks its form",
+    429: "Too many anonymous starts from this address; Retry-After says when to try again",
     500: "A fault on the server's side (a bug, logged); never an answer to bad input",
 }
 
@@ -91,7 +92,7 @@ OPENAPI = {
                         "description": "Same Idempotency-Key and body: the earlier instance",
                         "content": _json({"$ref": "#/components/schemas/Started"}),
                     },
-                    **_errors(400, 401, 403, 404, 413, 415, 422, 500),
+                    **_errors(400, 401, 403, 404, 413, 415, 422, 429, 500),
                 },
             }
         },
