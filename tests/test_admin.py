@@ -561,6 +561,7 @@ def insert_instances(definition, count: int) -> None:
         values = {
             **fixed,
             "uuid": prep("uuid", uuid.uuid4()),
+            "case_number": prep("case_number", f"BP-2026-{i:06d}"),
             "status": "running" if running else "completed",
             "current_step": "approve" if running else "",
             "payload": prep("payload", {"applicant": f"Person {i}"}),

@@ -137,11 +137,12 @@ class StartTests(ApiCase):
         assert response.status_code == 201
         assert response.json() == {
             "instanceId": str(instance.uuid),
-            "caseNumber": f"BP-{year}-{instance.pk:06d}",
+            "caseNumber": instance.case_number,
             "status": "running",
             "trackerUrl": f"/track/{instance.uuid}/",
         }
         assert instance.payload == {"a": 1} and instance.started_by == "token:portal"
+        assert instance.case_number.startswith(f"BP-{year}-")
 
     def test_the_same_idempotency_key_and_body_answers_200_with_the_same_instance(self):
         body = {"workflowId": "building-permit", "payload": {"a": 1}}

@@ -2,14 +2,20 @@
 alias bombs, huge definitions, costly conditions, anonymous starts, guessable case numbers
 (docs/security.md, R2)."""
 
+import importlib
 import io
 import json
+import re
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
+from unittest.mock import patch
 
+from django.apps import apps as django_apps
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.test import TestCase, override_settings
+from django.utils import timezone
 
 from tests.factories import (
     committed,
@@ -194,3 +200,74 @@ class AnonymousStartTests(TestCase):
         assert (notify.state, notify.attempts) == ("failed", 1)
         assert instance.status == "failed"
         assert "payload.email" in instance.error["detail"]
+
+
+CROCKFORD_CODE = r"[0-9ABCDEFGHJKMNPQRSTVWXYZ]{6}"
+
+
+@override_settings(HMS_LOOKUPS_PER_WINDOW=5, HMS_LOOKUP_WINDOW_SECONDS=600)
+class CaseNumberTests(TestCase):
+    """Finding 2: case numbers cannot be derived from each other, and lookups by case number
+    are limited per client address."""
+
+    def setUp(self):
+        self.definition = simple_workflow("building-permit", public=True)
+
+    def find(self, typed: str, ip: str = "198.51.100.9"):
+        return self.client.get("/track/", {"q": typed}, REMOTE_ADDR=ip)
+
+    def test_consecutive_case_numbers_are_random_codes_not_counters(self):
+        year = timezone.localdate().year
+        numbers = [start(self.definition).case_number for _ in range(5)]
+        for number in numbers:
+            assert re.fullmatch(rf"BP-{year}-{CROCKFORD_CODE}", number), number
+            assert re.search(r"[A-Z]", number.rsplit("-", 1)[1]), number
+        assert len(set(numbers)) == 5
+        pks = WorkflowInstance.objects.order_by("pk").values_list("pk", flat=True)
+        assert not any(number.endswith(f"{pk:06d}") for number in numbers for pk in pks)
+
+    def test_a_new_number_is_found_however_it_is_typed(self):
+        instance = start(self.definition)
+        prefix, year, code = instance.case_number.split("-")
+        sloppy = code.lower().replace("0", "o").replace("1", "l")
+        for typed in (instance.case_number, f" {prefix.lower()}-{year}-{sloppy} "):
+            response = self.find(typed)
+            assert (response.status_code, response["Location"]) == (302, instance.tracker_url)
+
+    def test_an_old_sequential_number_kept_by_the_migration_is_still_found(self):
+        instance = start(self.definition)
+        WorkflowInstance.objects.filter(pk=instance.pk).update(case_number="BP-2025-000042")
+        for typed in ("BP-2025-000042", "bp-2025-42"):
+            response = self.find(typed)
+            assert (response.status_code, response["Location"]) == (302, instance.tracker_url)
+
+    def test_lookups_that_find_nothing_are_limited_per_address_with_429(self):
+        instance = start(self.definition)
+        year = timezone.localdate().year
+        for n in range(5):
+            assert self.find(f"BP-{year}-{n:06d}").status_code == 200
+        refused = self.find(instance.case_number)
+        assert refused.status_code == 429
+        assert refused["Content-Type"].startswith("text/plain")
+        assert 0 < int(refused["Retry-After"]) <= 600
+        assert "Too many" in refused.content.decode()
+        assert self.find(instance.case_number, ip="198.51.100.10").status_code == 302
+
+    def test_a_collision_draws_another_code(self):
+        taken = start(self.definition).case_number
+        code = taken.rsplit("-", 1)[1]
+        fresh = "7KQ3MX" if code != "7KQ3MX" else "8KQ3MX"
+        with patch("workflows_app.models.instances.random_code", side_effect=[code, fresh]):
+            instance = start(self.definition)
+        assert instance.case_number.endswith(f"-{fresh}")
+        assert WorkflowInstance.objects.filter(case_number=instance.case_number).count() == 1
+
+    def test_the_migration_gives_earlier_instances_the_numbers_they_had(self):
+        migration = importlib.import_module("workflows_app.migrations.0011_case_numbers")
+        instance = start(self.definition)
+        moment = datetime(2025, 12, 31, 23, 30, tzinfo=UTC)  # 2026 in Brussels already
+        WorkflowInstance.objects.filter(pk=instance.pk).update(case_number="", created_at=moment)
+        migration.number_existing(django_apps, None)
+        instance.refresh_from_db()
+        assert instance.case_number == f"BP-2026-{instance.pk:06d}"
+        assert self.find(f"bp-2026-{instance.pk}").status_code == 302

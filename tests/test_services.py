@@ -1,5 +1,6 @@
 """Writers: one transaction per change, guarded transitions, enqueue after commit."""
 
+import re
 from datetime import timedelta
 from unittest.mock import patch
 
@@ -37,10 +38,12 @@ class StartInstanceTests(TestCase):
         assert run.state == RunState.QUEUED
         enqueue.assert_called_once_with("workflows_app.tasks.run_step", str(run.pk), 0, save=False)
 
-    def test_case_numbers_use_the_workflow_prefix_and_year(self):
+    def test_case_numbers_use_the_workflow_prefix_year_and_a_random_code(self):
         instance = start(simple_workflow("building-permit"))
         year = timezone.localdate().year
-        assert instance.case_number == f"BP-{year}-{instance.pk:06d}"
+        assert re.fullmatch(rf"BP-{year}-[0-9ABCDEFGHJKMNPQRSTVWXYZ]{{6}}", instance.case_number)
+        instance.refresh_from_db()  # stored, not computed
+        assert instance.case_number.startswith(f"BP-{year}-")
 
     def test_the_same_idempotency_key_returns_the_same_instance(self):
         definition = simple_workflow()

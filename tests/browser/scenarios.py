@@ -23,6 +23,7 @@ from workflows_app.models import (
     StepRun,
     WorkflowDefinition,
     WorkflowInstance,
+    new_case_number,
 )
 
 PERMIT = {
@@ -123,11 +124,19 @@ def review(
     return instance
 
 
+def _case_number() -> str:
+    """A unique case number for instances made in bulk (bulk_create skips the model's save)."""
+    return new_case_number("BULK", timezone.now())
+
+
 def finished_runs(definition: WorkflowDefinition, step_id: str, durations: list) -> None:
     """Ended applications whose `step_id` run took each of `durations` (bulk, for statistics)."""
     end = timezone.now() - timedelta(days=1)
     instances = WorkflowInstance.objects.bulk_create(
-        WorkflowInstance(definition=definition, status="completed", ended_at=end) for _ in durations
+        WorkflowInstance(
+            definition=definition, status="completed", ended_at=end, case_number=_case_number()
+        )
+        for _ in durations
     )
     StepRun.objects.bulk_create(
         StepRun(
@@ -145,7 +154,8 @@ def finished_runs(definition: WorkflowDefinition, step_id: str, durations: list)
 def waiting_runs(definition: WorkflowDefinition, step_id: str, since: list) -> None:
     """Running applications waiting at `step_id` since each of the moments in `since` (bulk)."""
     instances = WorkflowInstance.objects.bulk_create(
-        WorkflowInstance(definition=definition, current_step=step_id) for _ in since
+        WorkflowInstance(definition=definition, current_step=step_id, case_number=_case_number())
+        for _ in since
     )
     runs = StepRun.objects.bulk_create(
         StepRun(instance=instance, step_id=step_id, state=RunState.WAITING, started_at=moment)

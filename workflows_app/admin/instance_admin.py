@@ -27,8 +27,7 @@ from ..models import (
     Service,
     StepRun,
     WorkflowInstance,
-    format_case_number,
-    parse_case_number,
+    case_number_key,
 )
 from ..queries import catalog, progress
 from ..runtime.permissions import actor_of
@@ -82,7 +81,7 @@ class WorkflowInstanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     )
     search_fields = ("uuid",)  # get_search_results decides what a term means
     search_help_text = (
-        "An instance id (UUID), a case number (BP-2026-000042) or an applicant's name."
+        "An instance id (UUID), a case number (BP-2026-7KQ3MX) or an applicant's name."
     )
     ordering = ("-pk",)  # creation order, on the primary key index
     sortable_by = ()
@@ -139,9 +138,8 @@ class WorkflowInstanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return queryset.filter(uuid=UUID(term)), False
         except ValueError:
             pass
-        if case := parse_case_number(term):
-            prefix, _, number = case
-            return queryset.filter(pk=number, definition__case_prefix=prefix), False
+        if case := case_number_key(term):
+            return queryset.filter(case_number=case), False
         if term.isdigit():
             return queryset.filter(pk=int(term)), False
         return queryset.filter(payload__applicant__icontains=term), False
@@ -156,7 +154,7 @@ class WorkflowInstanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="case")
     def case(self, obj):
-        return format_case_number(obj.definition.case_prefix, obj.created_at, obj.pk)
+        return obj.case_number
 
     @admin.display(description="workflow")
     def workflow(self, obj):

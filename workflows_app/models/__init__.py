@@ -16,8 +16,8 @@ from .instances import (
     InstanceOperation,
     StepRun,
     WorkflowInstance,
-    format_case_number,
-    parse_case_number,
+    case_number_key,
+    new_case_number,
 )
 from .operations import Heartbeat
 from .workflows import BusinessCalendar, DraftStep, Service, WorkflowDefinition, WorkflowDraft
@@ -42,7 +42,7 @@ __all__ = [
     "WorkflowDefinition",
     "WorkflowDraft",
     "WorkflowInstance",
-    "format_case_number",
-    "parse_case_number",
+    "case_number_key",
+    "new_case_number",
     "username_key",
 ]

@@ -5,6 +5,7 @@ that no code path, however buggy, can store an impossible state.
 """
 
 import re
+import secrets
 import uuid
 
 from django.conf import settings
@@ -17,21 +18,40 @@ from django.utils.translation import gettext_lazy as _
 from .choices import OPEN_RUN_STATES, RunState, Status
 from .workflows import WorkflowDefinition
 
+# Crockford's base32: digits and letters without I, L, O and U, so a number read out on the
+# phone or copied by hand survives (an O typed for a 0, an l for a 1 is understood).
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+CODE_LENGTH = 6  # 32**6: about a billion codes per workflow and year
+_TYPED_AS = str.maketrans({"O": "0", "I": "1", "L": "1"})
+_CASE_NUMBER = re.compile(r"(?P<prefix>[A-Z0-9]{1,8})-(?P<year>\d{4})-(?P<code>[0-9A-Z]{1,12})")
 
-def format_case_number(prefix: str, created_at, number: int) -> str:
-    year = timezone.localtime(created_at).year if created_at else timezone.localdate().year
-    return f"{prefix}-{year}-{number:06d}"
+
+def random_code() -> str:
+    """Six random Crockford characters with at least one letter, so that a new number never
+    looks like one of the sequential numbers of before (BP-2026-000042)."""
+    while True:
+        code = "".join(secrets.choice(CROCKFORD) for _ in range(CODE_LENGTH))
+        if not code.isdigit():
+            return code
 
 
-def parse_case_number(text: str) -> tuple[str, int, int] | None:
-    """('BP', 2026, 42) from 'BP-2026-000042' (any case, surrounding spaces ignored)."""
+def new_case_number(prefix: str, now) -> str:
+    """BP-2026-7KQ3MX: the workflow's prefix, the year, a random code (not derived from any
+    other number, so case numbers cannot be guessed from each other)."""
+    return f"{prefix}-{timezone.localtime(now).year}-{random_code()}"
+
+
+def case_number_key(text: str) -> str | None:
+    """The stored form of a typed case number: upper case, Crockford's look-alikes read as
+    digits, an old sequential number zero-padded ('bp-2025-42' -> 'BP-2025-000042'); None
+    when it is no case number at all."""
     match = _CASE_NUMBER.fullmatch(text.strip().upper())
     if not match:
         return None
-    return match["prefix"], int(match["year"]), int(match["number"])
-
-
-_CASE_NUMBER = re.compile(r"(?P<prefix>[A-Z0-9]{1,8})-(?P<year>\d{4})-(?P<number>\d{1,12})")
+    code = match["code"].translate(_TYPED_AS)
+    if code.isdigit():
+        code = f"{int(code):06d}"
+    return f"{match['prefix']}-{match['year']}-{code}"
 
 
 class WorkflowInstance(models.Model):
@@ -41,6 +61,9 @@ class WorkflowInstance(models.Model):
     # the public id (API, tracker links) is the UUID.
     id = models.BigAutoField(primary_key=True)
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # BP-2026-7KQ3MX, drawn at start (unique: a collision draws again); instances started
+    # before random codes keep their sequential BP-2026-000042 (migration 0011).
+    case_number = models.CharField(max_length=32, unique=True, editable=False)
     definition = models.ForeignKey(WorkflowDefinition, on_delete=models.PROTECT)
     status = models.CharField(max_length=20, choices=Status, default=Status.RUNNING)
     current_step = models.CharField(max_length=64, blank=True)
@@ -95,10 +118,12 @@ class WorkflowInstance(models.Model):
     def __str__(self) -> str:
         return self.case_number
 
-    @property
-    def case_number(self) -> str:
-        """BP-2026-000042: the workflow's prefix, the year it started, the instance number."""
-        return format_case_number(self.pinned.case_prefix, self.created_at, self.pk)
+    def save(self, *args, **kwargs) -> None:
+        # The runtime draws the number (and draws again on a collision); this covers any
+        # other way an instance is made, so none is ever saved without one.
+        if not self.case_number:
+            self.case_number = new_case_number(self.pinned.case_prefix, timezone.now())
+        super().save(*args, **kwargs)
 
     @property
     def pinned(self) -> WorkflowDefinition:

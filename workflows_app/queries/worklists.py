@@ -16,7 +16,7 @@ INBOX_VIEWS = ("all", "mine", "group", "offered")
 INBOX_SORTS = {
     "due": (F("due_at").asc(nulls_last=True), "started_at"),
     "waited": ("started_at",),
-    "case": ("instance_id",),
+    "case": ("instance__case_number",),
 }
 
 

@@ -18,6 +18,7 @@ from ..models import (
     StepRun,
     WorkflowDefinition,
     WorkflowInstance,
+    new_case_number,
 )
 from ..queries import catalog
 from . import clock
@@ -53,22 +54,36 @@ def start_instance(
         if earlier:
             return earlier, False
     _check_payload(definition, payload)
-    try:
-        with transaction.atomic():
-            instance = _create_instance(definition, payload, idempotency_key, digest, started_by)
-    except IntegrityError:
-        # Two requests with one key raced: the other committed first.
-        if idempotency_key and (earlier := _instance_for_key(idempotency_key, digest)):
-            return earlier, False
-        raise
-    return instance, True
+    for _ in range(CASE_NUMBER_DRAWS):
+        number = new_case_number(definition.case_prefix, timezone.now())
+        try:
+            with transaction.atomic():
+                instance = _create_instance(
+                    definition, payload, idempotency_key, digest, started_by, number
+                )
+            return instance, True
+        except IntegrityError:
+            # Two requests with one key raced: the other committed first.
+            if idempotency_key and (earlier := _instance_for_key(idempotency_key, digest)):
+                return earlier, False
+            # A random case number already taken (about one in a billion per workflow and
+            # year): draw again. Anything else is not ours to hide.
+            if not WorkflowInstance.objects.filter(case_number=number).exists():
+                raise
+    raise IntegrityError(f"no free case number after {CASE_NUMBER_DRAWS} draws")
 
 
-def _create_instance(definition, payload, idempotency_key, digest, started_by) -> WorkflowInstance:
+CASE_NUMBER_DRAWS = 5
+
+
+def _create_instance(
+    definition, payload, idempotency_key, digest, started_by, case_number
+) -> WorkflowInstance:
     spec = catalog.spec_of(definition)
     move = engine.start(spec)
     instance = WorkflowInstance.objects.create(
         definition=definition,
+        case_number=case_number,
         payload=dict(payload),
         current_step=move.step,
         deadline_at=clock.started(spec, timezone.now()),

@@ -211,7 +211,7 @@ OPENAPI = {
                 "required": ["instanceId", "caseNumber", "status", "trackerUrl"],
                 "properties": {
                     "instanceId": _UUID,
-                    "caseNumber": {"type": "string", "examples": ["BP-2026-000042"]},
+                    "caseNumber": {"type": "string", "examples": ["BP-2026-7KQ3MX"]},
                     "status": {"$ref": "#/components/schemas/InstanceStatus"},
                     "trackerUrl": {"type": "string"},
                 },
@@ -266,7 +266,7 @@ OPENAPI = {
                 ],
                 "properties": {
                     "instanceId": _UUID,
-                    "caseNumber": {"type": "string", "examples": ["BP-2026-000042"]},
+                    "caseNumber": {"type": "string", "examples": ["BP-2026-7KQ3MX"]},
                     "workflowId": {"type": "string"},
                     "version": {"type": "integer", "minimum": 1},
                     "status": {"$ref": "#/components/schemas/InstanceStatus"},

@@ -7,6 +7,7 @@ gets the final partial, without a trigger, as django-htmx's 286 "stop polling".
 """
 
 import hashlib
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,10 +24,12 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 from django_htmx.middleware import HtmxDetails
 
-from ..models import StepRun, WorkflowInstance, parse_case_number
+from ..models import StepRun, WorkflowInstance, case_number_key
 from ..queries import catalog, outcomes, progress, stats
 from ..runtime import notifications
+from .ratelimit import client_ip
 from .request_display import request_context
+from .throttle import CASE_LOOKUPS
 
 TRACK = "workflows_app/track.html"
 FIND = "workflows_app/track_find.html"
@@ -148,11 +151,31 @@ def poll_answer(request: HtmxHttpRequest, instance, context: dict) -> HttpRespon
 @never_cache
 def track_find(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "")[:QUERY_MAX].strip()
+    if query and (wait := CASE_LOOKUPS.wait(client_ip(request))):
+        return too_many_lookups(wait)
     instance = find_instance(query) if query else None
     if instance is not None:
         return redirect(instance.tracker_url)
+    if query:
+        CASE_LOOKUPS.count(client_ip(request))  # misses count: guessing is mostly missing
     error = _("We could not find an application with that reference.") if query else ""
     return render(request, FIND, {"query": query, "error": error})
+
+
+def too_many_lookups(wait: int) -> HttpResponse:
+    """429 in plain words, with Retry-After in seconds."""
+    minutes = max(1, math.ceil(wait / 60))
+    response = HttpResponse(
+        _(
+            "Too many searches from your address found nothing. Try again in %(minutes)d "
+            "minute(s), or use the link from your confirmation email."
+        )
+        % {"minutes": minutes},
+        status=429,
+        content_type="text/plain; charset=utf-8",
+    )
+    response["Retry-After"] = str(wait)
+    return response
 
 
 def not_found(request: HttpRequest) -> HttpResponse:
@@ -243,14 +266,11 @@ _UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f
 
 
 def find_instance(text: str) -> WorkflowInstance | None:
-    """The instance a tracking link (or its id) or a case number such as BP-2026-000042 names."""
+    """The instance a tracking link (or its id) or a case number names: BP-2026-7KQ3MX (typed
+    in any case, O for 0 and l for 1 forgiven) or an old BP-2026-000042."""
     if match := _UUID.search(text):
         return progress.instance_by_uuid(match.group())
-    parsed = parse_case_number(text)
-    if parsed is None:
+    key = case_number_key(text)
+    if key is None:
         return None
-    instance = WorkflowInstance.objects.filter(pk=parsed[2]).first()
-    # The number is the key; prefix and year must match too, so a typo finds nothing.
-    if instance is not None and parse_case_number(instance.case_number) == parsed:
-        return instance
-    return None
+    return WorkflowInstance.objects.filter(case_number=key).first()
