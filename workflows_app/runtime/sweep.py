@@ -64,15 +64,30 @@ def wake_run(*, run_id: UUID, instance_id: int, now: datetime) -> bool:
         if run.due_at and run.due_at <= now:
             _time_out(run, instance, now=now)
         elif run.state == RunState.RUNNING:
-            guarded(run, RunState.RUNNING, state=RunState.QUEUED, wake_at=now + redelivery())
-            add_event(instance, run, Event.Type.REDELIVERED, attempt=run.attempts)
-            queue.enqueue_run(run.pk, run.attempts)
+            _redeliver(run, instance, now=now)
         elif run.state == RunState.QUEUED:
             guarded(run, RunState.QUEUED, wake_at=earliest(now + redelivery(), run.due_at))
             queue.enqueue_run(run.pk, run.attempts)
         else:
             task_timers(run, instance, now=now)
     return True
+
+
+def _redeliver(run: StepRun, instance: WorkflowInstance, *, now: datetime) -> None:
+    """The worker holding `run` died (its lease ran out): run it again, unless that was the
+    last attempt `retry.max` allows. Each lost attempt counts like a failed one, so a step
+    that kills its worker every time ends in a visible failure instead of looping."""
+    step = catalog.spec_of(instance).step(run.step_id)
+    if engine.retry_delay(step.retry, run.attempts) is None:
+        error = (
+            f"the worker running this step stopped before it finished (killed, or over the "
+            f"task time-out); gave up after {run.attempts} attempts"
+        )
+        fail_step(run, instance, error, now=now, expect=RunState.RUNNING)
+        return
+    guarded(run, RunState.RUNNING, state=RunState.QUEUED, wake_at=now + redelivery())
+    add_event(instance, run, Event.Type.REDELIVERED, attempt=run.attempts)
+    queue.enqueue_run(run.pk, run.attempts)
 
 
 def _time_out(run: StepRun, instance: WorkflowInstance, *, now: datetime) -> None:
