@@ -58,6 +58,8 @@ CLUSTER_ENV = {
     "HMS_REDELIVERY_SECONDS": "4",
     "HMS_TIMER_INTERVAL": "0.3",
     "HMS_NOTIFY_TASKS": "false",
+    # The flaky service listens on 127.0.0.1 (service URLs must otherwise be public).
+    "HMS_PRIVATE_URL_ALLOW": "127.0.0.0/8,::1",
 }
 SERVICES = """services:
   flakySvc:       {{ kind: http, url: "{url}", timeout: "1s" }}

@@ -13,6 +13,8 @@ from hms_site.settings import BASE_DIR, CACHES, REDIS_URL
 
 ROOT_URLCONF = "bench.urls_bench"
 DEBUG = False
+# The benchmarks' HTTP services listen on 127.0.0.1 (service URLs must otherwise be public).
+HMS_PRIVATE_URL_ALLOW = ["127.0.0.0/8", "::1"]
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 SECURE_SSL_REDIRECT = False
 SESSION_COOKIE_SECURE = False

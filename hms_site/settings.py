@@ -140,6 +140,11 @@ CACHES = {
 
 # --- Workflows ------------------------------------------------------------------------------
 HMS_PUBLIC_URL = os.environ.get("HMS_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# Service URLs must lead to public addresses (queries/addresses.py): private, loopback and
+# link-local ones are refused when saved, loaded and connected to, except those allowed
+# (address or network, optionally :port). Development allows the demo service of `make run`.
+HMS_REFUSE_PRIVATE_URLS = _env_bool("HMS_REFUSE_PRIVATE_URLS", True)
+HMS_PRIVATE_URL_ALLOW = _env_list("HMS_PRIVATE_URL_ALLOW", "127.0.0.1:9001" if DEBUG else "")
 HMS_PYTHON_SERVICES = _env_list("HMS_PYTHON_SERVICES", "workflows_app.builtin")
 # How often the timer thread of each qcluster worker looks for due step runs.
 HMS_TIMER_INTERVAL = 0.5

@@ -47,6 +47,8 @@ def pytest_configure(config):
         },
     }
     settings.HMS_LOGIN_CACHE = "login-attempts"
+    # The suite's HTTP services listen on 127.0.0.1; tests of the refusal override this.
+    settings.HMS_PRIVATE_URL_ALLOW = ["127.0.0.0/8", "::1"]
 
 
 @pytest.fixture(scope="session", autouse=True)

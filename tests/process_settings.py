@@ -1,6 +1,7 @@
 """Settings of the processes tests start (qcluster, runserver, gunicorn): the site's own, with
 the clocks a test may shorten so that leases, redeliveries and health checks play out in
-seconds instead of minutes.
+seconds instead of minutes, and the loopback addresses where tests run their HTTP services
+allowed as service URLs (unless HMS_PRIVATE_URL_ALLOW says otherwise).
 
 The site reads these tuning constants from nowhere but hms_site/settings.py; here each may be
 overridden by an environment variable of the same name (e.g. HMS_STEP_LEASE_SECONDS=8).
@@ -23,3 +24,6 @@ TUNABLE = (
 for _name in TUNABLE:
     if _name in os.environ:
         globals()[_name] = type(getattr(_site, _name))(os.environ[_name])
+
+if "HMS_PRIVATE_URL_ALLOW" not in os.environ:
+    HMS_PRIVATE_URL_ALLOW = ["127.0.0.0/8", "::1"]

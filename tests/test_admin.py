@@ -372,7 +372,7 @@ class ServiceAdminTests(TestCase):
         service.refresh_from_db()
         assert service.secret == ""
 
-    def test_the_test_action_sends_a_signed_ping_and_shows_the_answer(self):
+    def test_the_test_action_sends_a_signed_ping_and_shows_the_status_not_the_body(self):
         secret = "whsec_" + "c2VjcmV0LXNlY3JldC1zZWNyZXQ="
         with HTTPServer(host="127.0.0.1", port=0) as server:
             server.expect_request("/ping", method="POST").respond_with_data(
@@ -383,10 +383,9 @@ class ServiceAdminTests(TestCase):
                 f"{ADMIN}/service/", {"action": "test_service", "_selected_action": [service.pk]}
             )
             request, _ = server.log[0]
-        assert any(
-            m.startswith("pingSvc answered 200 in") and '{"pong": true}' in m
-            for m in messages_of(response)
-        )
+        shown = messages_of(response)
+        assert len(shown) == 1 and shown[0].startswith("pingSvc answered 200 in")
+        assert "pong" not in shown[0]
         Webhook(secret).verify(request.get_data(), dict(request.headers))  # raises when unsigned
 
     def test_an_unreachable_service_is_reported(self):

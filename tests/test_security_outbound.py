@@ -2,17 +2,22 @@
 call, redeliveries counted against retry.max, private addresses refused, the admin's ping,
 and a per-service concurrency limit (docs/security.md, R2)."""
 
+import io
 import socket
+import tempfile
 import threading
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 
-from django.test import TestCase
+from django.core.management import CommandError, call_command
+from django.test import TestCase, override_settings
 
-from tests.factories import make_service, simple_workflow, start
+from tests.factories import make_service, make_user, run_queued, simple_workflow, start
+from tests.integration_helpers import LocalServerMixin, ScriptedService
 from workflows_app import runtime
-from workflows_app.models import Event, RunState, StepRun
-from workflows_app.queries import catalog
+from workflows_app.models import Event, RunState, Service, StepRun
+from workflows_app.queries import addresses, catalog
 from workflows_app.runtime import dispatch
 
 
@@ -101,3 +106,94 @@ class RedeliveryCountTests(TestCase):
         assert instance.status == "failed"
         assert "2 attempts" in instance.error["detail"]
         assert Event.objects.filter(run=run, type=Event.Type.REDELIVERED).count() == 1
+
+
+def ping(client, service):
+    """The admin's "send a signed ping" on one service; the messages it shows."""
+    response = client.post(
+        "/admin/workflows_app/service/",
+        {"action": "test_service", "_selected_action": [service.pk]},
+        follow=True,
+    )
+    return [str(m) for m in response.context["messages"]]
+
+
+@override_settings(HMS_REFUSE_PRIVATE_URLS=True, HMS_PRIVATE_URL_ALLOW=["127.0.0.1:9001"])
+class PrivateAddressTests(LocalServerMixin, TestCase):
+    """Finding 9: no redirects, no echoed body, and private, loopback and link-local service
+    addresses refused (resolved; decimal and octal too) unless allowed (the demo's)."""
+
+    def setUp(self):
+        self.client.force_login(make_user("root", is_staff=True, is_superuser=True))
+
+    def add_service(self, url: str):
+        body = {"name": "svc", "kind": "http", "url": url, "timeout_seconds": ""}
+        return self.client.post("/admin/workflows_app/service/add/", body)
+
+    def test_the_admin_refuses_private_loopback_and_link_local_urls_in_every_spelling(self):
+        for url in (
+            "http://169.254.169.254/latest/meta-data/",
+            "http://10.0.0.5/validate",
+            "http://localhost:8000/admin/",
+            "http://2130706433:8000/",  # 127.0.0.1 written as one decimal number
+            "http://0177.0.0.1:8000/",  # ... and in octal
+            "http://[::1]:8000/",
+        ):
+            response = self.add_service(url)
+            assert response.status_code == 200, url
+            errors = response.context["adminform"].form.errors["url"][0]
+            # Django's URL field already refuses the decimal spelling; ours the others.
+            assert "not a public address" in errors or "valid URL" in errors, (url, errors)
+            assert addresses.url_refusal(url), url
+        assert not Service.objects.exists()
+        assert self.add_service("http://127.0.0.1:9001/validate").status_code == 302
+
+    def test_a_services_file_with_a_private_url_is_refused_naming_the_file(self):
+        path = Path(self.enterContext(tempfile.TemporaryDirectory())) / "services.yaml"
+        path.write_text(
+            "services:\n"
+            '  metaSvc: {kind: http, url: "http://169.254.169.254/"}\n'
+            '  decimalSvc: {kind: http, url: "http://2130706433:8000/"}\n'
+            '  octalSvc: {kind: http, url: "http://0177.0.0.1:8000/"}\n'
+        )
+        err = io.StringIO()
+        with self.assertRaises(CommandError):
+            call_command("load_workflows", str(path), stderr=err)
+        lines = err.getvalue().splitlines()
+        for name, address in [
+            ("metaSvc", "169.254.169.254 is a link-local address"),
+            ("decimalSvc", "127.0.0.1 is a loopback address"),
+            ("octalSvc", "127.0.0.1 is a loopback address"),
+        ]:
+            assert any(
+                line.startswith(f"{path}:") and name in line and address in line for line in lines
+            ), (name, lines)
+        assert not Service.objects.exists()
+
+    def test_dispatch_never_connects_to_a_refused_address_and_fails_the_step(self):
+        service = ScriptedService(self.server)
+        make_service("localSvc", "http", url=service.url)
+        instance = start(simple_workflow("local", [{"id": "check", "service": "localSvc"}]))
+        run_queued(instance)
+        instance.refresh_from_db()
+        assert service.received == []
+        assert instance.status == "failed"
+        assert "127.0.0.1 is a loopback address" in instance.error["detail"]
+
+    def test_the_ping_shows_no_reply_body_and_follows_no_redirect(self):
+        self.server.expect_request("/ping", method="POST").respond_with_data(
+            "internal secret page", status=302, headers={"Location": "http://10.0.0.5/"}
+        )
+        service = make_service("pingSvc", "http", url=self.server.url_for("/ping"))
+        with override_settings(HMS_PRIVATE_URL_ALLOW=["127.0.0.1"]):
+            shown = ping(self.client, service)
+        assert len(shown) == 1 and shown[0].startswith("pingSvc answered 302 in")
+        assert "internal secret page" not in shown[0] and "10.0.0.5" not in shown[0]
+        assert len(self.server.log) == 1
+
+    def test_the_ping_refuses_a_private_address_without_sending(self):
+        self.server.expect_request("/ping", method="POST").respond_with_data("pong")
+        service = make_service("pingSvc", "http", url=self.server.url_for("/ping"))
+        shown = ping(self.client, service)
+        assert "is a loopback address" in shown[0]
+        assert self.server.log == []

@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 
 from .. import definitions
 from ..models import BusinessCalendar, Delegation, Service, ServiceKind
-from ..queries import catalog
+from ..queries import addresses, catalog
 from ..runtime import outbound
 
 PING_TIMEOUT = (3.05, 5.0)  # connect, read: a person is waiting for the page
@@ -61,6 +61,8 @@ def service_problems(data: dict) -> list[tuple[str | None, str]]:
             catalog.load_callable(entry["callable"])
         except Exception as exc:  # noqa: BLE001 - any import failure is shown to the author
             return [("callable", f"callable '{entry['callable']}' cannot be loaded: {exc}")]
+    if entry["kind"] == ServiceKind.HTTP and (why := addresses.url_refusal(entry["url"])):
+        return [("url", f"url '{entry['url']}': {why}")]
     return []
 
 
@@ -108,7 +110,8 @@ class ServiceForm(forms.ModelForm):
 
 
 def ping(service: Service) -> tuple[bool, str]:
-    """POST a signed ping to an HTTP service; (answered, what happened) in one line."""
+    """POST a signed ping to an HTTP service; (answered, what happened) in one line: the
+    status and the time, never the reply's body; redirects are not followed."""
     if service.kind != ServiceKind.HTTP:
         return (
             False,
@@ -126,13 +129,15 @@ def ping(service: Service) -> tuple[bool, str]:
         )
     except outbound.UnusableSecret as exc:
         return False, f"{service.name}: cannot sign the ping ({exc})"
+    except outbound.AddressRefused as exc:
+        return False, f"{service.name}: not sent, {exc}"
     except outbound.TIMEOUTS:
         return False, f"{service.name}: no answer from {service.url} within {PING_TIMEOUT[1]:g}s"
     except outbound.UNREACHABLE as exc:
         return False, f"{service.name}: cannot reach {service.url} ({type(exc).__name__})"
     took = round((time.monotonic() - started) * 1000)
-    text = " ".join((reply.content or b"").decode(errors="replace").split())[:200]
-    return True, f"{service.name} answered {reply.status} in {took} ms: {text or '(empty)'}"
+    # Only the status: the reply's body (or a redirect's target) could be any internal page.
+    return True, f"{service.name} answered {reply.status} in {took} ms"
 
 
 @admin.register(Service)

@@ -28,7 +28,7 @@ from ..definitions import (
     load_file,
 )
 from ..models import Service, WorkflowDefinition
-from ..queries import catalog
+from ..queries import addresses, catalog
 
 
 @dataclass
@@ -105,6 +105,7 @@ def check_references(
         for spec in item.document.workflows:
             problems.extend(_request_problems(spec, kinds))
         problems.extend(_callable_problems(item.source, item.document.services))
+        problems.extend(_address_problems(item.source, item.document.services))
     return problems
 
 
@@ -145,6 +146,13 @@ def _callable_problems(source: str, services: Sequence[ServiceSpec]) -> Iterable
                 step=svc.name,
                 field="callable",
             )
+
+
+def _address_problems(source: str, services: Sequence[ServiceSpec]) -> Iterable[Problem]:
+    """HTTP services whose URL leads to an address we may not call (queries/addresses.py)."""
+    for svc in services:
+        if svc.kind == "http" and (why := addresses.url_refusal(svc.url)):
+            yield Problem(source, f"url '{svc.url}': {why}", step=svc.name, field="url")
 
 
 class UnknownWorkflow(ValueError):

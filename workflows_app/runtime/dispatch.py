@@ -115,8 +115,8 @@ def _call_http(service, instance, run) -> Outcome:
             headers={"Idempotency-Key": str(run.pk)},
             timeout=timeout,
         )
-    except outbound.UnusableSecret as exc:
-        return Outcome("fail", error=str(exc))
+    except (outbound.UnusableSecret, outbound.AddressRefused) as exc:
+        return Outcome("fail", error=f"service '{service.name}': {exc}")
     except outbound.TIMEOUTS:
         return Outcome("retry", error=f"{service.url} did not answer within {timeout[1]:g}s")
     except outbound.UNREACHABLE as exc:

@@ -29,6 +29,8 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import HTTPError as TransportError
 from urllib3.exceptions import ReadTimeoutError
 
+from ..queries import addresses
+
 CONNECT_TIMEOUT = 3.05
 # What a service may answer; more is refused rather than stored in the instance's context.
 MAX_ANSWER_BYTES = 1024 * 1024
@@ -36,6 +38,11 @@ MAX_ANSWER_BYTES = 1024 * 1024
 
 class DeadlinePassed(requests.Timeout):
     """The whole call took longer than its deadline (a trickling or stalled service)."""
+
+
+class AddressRefused(Exception):
+    """The service's address is not one we may call (queries/addresses.py): nothing was sent.
+    Not an OSError, so that neither urllib3 nor requests retries or rewraps it."""
 
 
 # What `post` may raise besides UnusableSecret: a time-out, or no connection at all.
@@ -143,10 +150,16 @@ def _shut(connection) -> None:
 
 
 class _Watched:
-    """A connection that tells the calling thread's deadline that the call uses it."""
+    """A connection that refuses an address we may not call (checked on the address actually
+    connected to, before anything is sent) and tells the calling thread's deadline that the
+    call uses it."""
 
     def connect(self) -> None:
         super().connect()
+        ip, port = self.sock.getpeername()[:2]
+        if why := addresses.refusal(ip, port):
+            self.close()
+            raise AddressRefused(why)
         self._attach()
 
     def request(self, *args, **kwargs) -> None:
