@@ -161,6 +161,13 @@ HMS_LOOKUP_WINDOW_SECONDS = int(os.environ.get("HMS_LOOKUP_WINDOW_SECONDS", "600
 HMS_CLAIM_RELEASE_SECONDS = 4 * 3600
 # Reminders to the assignee at these fractions of the time allowed.
 HMS_REMINDER_FRACTIONS = (0.5, 0.9)
+# Calls to one HTTP service in flight at once in one qcluster (runtime/concurrency.py), unless
+# the service sets its own `concurrency`: one worker per cluster always stays free for other
+# services, however long one hangs. A run over the limit waits about HMS_SLOT_WAIT_SECONDS.
+HMS_SERVICE_CONCURRENCY = int(
+    os.environ.get("HMS_SERVICE_CONCURRENCY", max(1, Q_CLUSTER["workers"] - 1))
+)
+HMS_SLOT_WAIT_SECONDS = 1.0
 # A python step that follows a start, decision or callback runs in the caller's process after
 # its commit (as Camunda and viewflow do), not after a queue hop; false: always via a worker.
 HMS_INLINE_PYTHON_STEPS = _env_bool("HMS_INLINE_PYTHON_STEPS", True)

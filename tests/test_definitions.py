@@ -878,7 +878,7 @@ class ServicesTests(SimpleTestCase):
         problem = service_problem({"kind": "http", "url": "http://a", "group": "g"})
         assert problem.message == (
             "unknown field 'group' for an http service; it belongs to human services "
-            "(an http service takes url, timeout, secret, secretEnv)"
+            "(an http service takes url, timeout, secret, secretEnv, concurrency)"
         )
 
     def test_a_human_service_needs_a_group(self):

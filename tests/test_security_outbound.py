@@ -6,19 +6,38 @@ import io
 import socket
 import tempfile
 import threading
+import time
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from django.core.management import CommandError, call_command
 from django.test import TestCase, override_settings
+from django.utils import timezone
+from werkzeug import Response
 
-from tests.factories import make_service, make_user, run_queued, simple_workflow, start
-from tests.integration_helpers import LocalServerMixin, ScriptedService
-from workflows_app import runtime
-from workflows_app.models import Event, RunState, Service, StepRun
+from tests.factories import (
+    committed,
+    make_service,
+    make_user,
+    run_queued,
+    simple_workflow,
+    start,
+)
+from tests.integration_helpers import (
+    LocalServerMixin,
+    ScriptedService,
+    file_database,
+    local_http_server,
+    running_cluster,
+    wait_until,
+)
+from workflows_app import runtime, tasks
+from workflows_app.definitions import InvalidDefinition, load_text
+from workflows_app.models import Event, RunState, Service, StepRun, WorkflowInstance
 from workflows_app.queries import addresses, catalog
-from workflows_app.runtime import dispatch
+from workflows_app.runtime import concurrency, dispatch
 
 
 @contextmanager
@@ -197,3 +216,114 @@ class PrivateAddressTests(LocalServerMixin, TestCase):
         shown = ping(self.client, service)
         assert "is a loopback address" in shown[0]
         assert self.server.log == []
+
+
+@override_settings(HMS_SERVICE_CONCURRENCY=1)
+class ServiceConcurrencyTests(LocalServerMixin, TestCase):
+    """Finding 13: calls to one HTTP service in flight at once are limited (per cluster), so a
+    hanging service cannot occupy every worker; a run over the limit waits, unrun."""
+
+    def setUp(self):
+        self.slow = ScriptedService(self.server, "/slow")
+        self.fast = ScriptedService(self.server, "/fast")
+        make_service("slowSvc", "http", url=self.slow.url)
+        make_service("fastSvc", "http", url=self.fast.url)
+        self.slow_flow = simple_workflow("slow", [{"id": "check", "service": "slowSvc"}])
+        self.fast_flow = simple_workflow("fast", [{"id": "check", "service": "fastSvc"}])
+
+    def worker_runs(self, instance) -> StepRun:
+        run = StepRun.objects.get(instance=instance)
+        committed(tasks.run_step, str(run.pk), run.attempts)
+        run.refresh_from_db()
+        return run
+
+    def test_a_run_of_a_service_at_its_limit_waits_unrun_and_other_services_go_on(self):
+        in_flight = concurrency.slot(catalog.get_service("slowSvc"), holder="another worker")
+        in_flight.__enter__()  # a call to slowSvc in flight in another worker of this cluster
+        waiting = self.worker_runs(start(self.slow_flow))
+        assert (waiting.state, waiting.attempts) == (RunState.QUEUED, 0)
+        assert waiting.wake_at > timezone.now() and self.slow.received == []
+        other = self.worker_runs(start(self.fast_flow))
+        assert (other.state, len(self.fast.received)) == (RunState.SUCCEEDED, 1)
+        in_flight.__exit__(None, None, None)  # that call ended
+        waiting = self.worker_runs(waiting.instance)
+        assert (waiting.state, waiting.attempts) == (RunState.SUCCEEDED, 1)
+        assert [r.attempt for r in self.slow.received] == [1]
+
+    def test_a_service_may_allow_more_calls_at_once(self):
+        Service.objects.filter(name="slowSvc").update(concurrency=2)
+        catalog.clear()
+        with concurrency.slot(catalog.get_service("slowSvc"), holder="another worker"):
+            run = self.worker_runs(start(self.slow_flow))
+        assert run.state == RunState.SUCCEEDED
+
+
+class HangingService:
+    """`/hang` holds each request until released (or 60 s); `/fast` answers at once."""
+
+    def __init__(self, server):
+        self.release = threading.Event()
+        self.held = 0
+        self.lock = threading.Lock()
+        server.expect_request("/hang", method="POST").respond_with_handler(self._hang)
+        server.expect_request("/fast", method="POST").respond_with_json({"result": "ok"})
+        self.server = server
+
+    def _hang(self, request):
+        with self.lock:
+            self.held += 1
+        self.release.wait(60)
+        return Response('{"result": "ok"}', content_type="application/json")
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(240)
+def test_four_hanging_calls_do_not_hold_up_another_services_step_on_two_workers(
+    tmp_path, django_db_blocker
+):
+    """A real qcluster of 2 workers: 4 instances whose service hangs, then one whose service
+    answers at once. The latter completes while the 4 calls are still held (no timing)."""
+    with local_http_server() as server, file_database(tmp_path, django_db_blocker) as env:
+        env |= {"HMS_WORKERS": "2"}
+        service = HangingService(server)
+        make_service("hangSvc", "http", url=server.url_for("/hang"), timeout_seconds=60)
+        make_service("fastSvc", "http", url=server.url_for("/fast"))
+        hanging = simple_workflow("hanging", [{"id": "check", "service": "hangSvc"}])
+        quick = simple_workflow("quick", [{"id": "check", "service": "fastSvc"}])
+        try:
+            with running_cluster(env | {"HMS_TASK_TIMEOUT": "90"}) as cluster:
+                slow = [runtime.start_instance(definition=hanging, payload={})[0] for _ in range(4)]
+                wait_until(lambda: service.held >= 1, timeout=30, what="a held call")
+                time.sleep(2)  # time for the second worker to take a hanging one too, if it may
+                fast, _ = runtime.start_instance(definition=quick, payload={})
+                wait_until(
+                    lambda: WorkflowInstance.objects.get(pk=fast.pk).is_finished,
+                    timeout=30,
+                    what=f"the quick instance while {service.held} calls hang\n{cluster.output}",
+                )
+                assert WorkflowInstance.objects.get(pk=fast.pk).status == "completed"
+                assert not service.release.is_set() and service.held == 1
+                assert all(not WorkflowInstance.objects.get(pk=i.pk).is_finished for i in slow)
+                service.release.set()
+                wait_until(
+                    lambda: all(WorkflowInstance.objects.get(pk=i.pk).is_finished for i in slow),
+                    timeout=60,
+                    what="the hanging instances once released",
+                )
+        finally:
+            service.release.set()
+
+
+class ConcurrencyFieldTests(TestCase):
+    def test_a_services_file_sets_a_services_concurrency_and_refuses_nonsense(self):
+        (svc,) = load_text(
+            "services:\n  s: {kind: http, url: 'https://example.org/', concurrency: 3}\n",
+            source="services.yaml",
+        ).services
+        assert svc.concurrency == 3
+        with self.assertRaises(InvalidDefinition) as refused:
+            load_text(
+                "services:\n  s: {kind: http, url: 'https://example.org/', concurrency: 0}\n",
+                source="services.yaml",
+            )
+        assert "concurrency must be a whole number from 1 to 1000" in str(refused.exception)

@@ -202,6 +202,7 @@ def save_service(svc: ServiceSpec, report: LoadReport) -> Service:
         "timeout_seconds": svc.timeout.seconds if svc.timeout else None,
         "secret": svc.secret,
         "secret_env": svc.secret_env,
+        "concurrency": svc.concurrency,
         "group": svc.group,
         "backup_group": svc.backup_group,
         "callable": svc.callable,

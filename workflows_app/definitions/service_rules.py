@@ -22,12 +22,13 @@ from .specs import ServiceSpec
 
 SERVICE_KINDS = ("http", "human", "python", "applicant")
 SERVICE_FIELDS = {
-    "http": ("kind", "url", "timeout", "secret", "secretEnv"),
+    "http": ("kind", "url", "timeout", "secret", "secretEnv", "concurrency"),
     "human": ("kind", "group", "backupGroup"),
     "python": ("kind", "callable"),
     "applicant": ("kind", "form"),
 }
 DEFAULT_PYTHON_PREFIXES = ("workflows_app.builtin",)
+MAX_CONCURRENCY = 1000
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
@@ -166,7 +167,27 @@ def _check_http(raw: Mapping, path: tuple, report: Report, prefixes: Sequence[st
         )
     elif secret and secret_env:
         report.add((*path, "secretEnv"), "use secret or secretEnv, not both")
-    return {"url": url, "timeout": timeout, "secret": secret, "secret_env": secret_env}
+    return {
+        "url": url,
+        "timeout": timeout,
+        "secret": secret,
+        "secret_env": secret_env,
+        "concurrency": _check_concurrency(raw, path, report),
+    }
+
+
+def _check_concurrency(raw: Mapping, path: tuple, report: Report) -> int | None:
+    """`concurrency`: how many calls may be in flight at once per worker cluster, 1 to 1000."""
+    value = raw.get("concurrency")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONCURRENCY:
+        report.add(
+            (*path, "concurrency"),
+            f"concurrency must be a whole number from 1 to {MAX_CONCURRENCY}, not {describe(value)}",
+        )
+        return None
+    return value
 
 
 def _is_base64(text: str) -> bool:

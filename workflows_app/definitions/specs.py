@@ -149,6 +149,7 @@ class ServiceSpec:
     timeout: Duration | None = None
     secret: str = ""
     secret_env: str = ""
+    concurrency: int | None = None  # calls in flight at once per cluster; None: the default
     group: str = ""
     backup_group: str = ""
     callable: str = ""

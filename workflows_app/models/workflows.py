@@ -19,6 +19,11 @@ class Service(models.Model):
     timeout_seconds = models.PositiveIntegerField(
         null=True, blank=True, help_text=_("http: seconds to wait for an answer (default 10).")
     )
+    concurrency = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text=_("http: calls in flight at once per worker cluster (default: workers - 1)."),
+    )
     secret = models.CharField(
         max_length=200, blank=True, help_text=_("http: Standard Webhooks signing secret.")
     )

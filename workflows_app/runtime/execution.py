@@ -17,9 +17,9 @@ from django.db import transaction
 from ..engine import TransitionNotAllowed
 from ..models import WorkflowInstance
 from ..queries import catalog
-from . import dispatch
+from . import concurrency, dispatch
 from .guards import Claimed
-from .steps import claim_run, open_next, record_late_answer, record_outcome
+from .steps import claim_run, defer_run, open_next, record_late_answer, record_outcome
 
 
 def run_step(*, run_id: UUID, attempts: int) -> None:
@@ -34,7 +34,11 @@ def run_claimed(claimed: Claimed | None, *, runner: str = "worker") -> bool:
         run, instance = claimed.run, claimed.instance
         step = catalog.spec_of(instance).step(run.step_id)
         service = catalog.get_service(step.service)
-        outcome = dispatch.call(service=service, instance=instance, run=run, step=step)
+        with concurrency.slot(service, holder=f"{run.pk}:{run.attempts}") as free:
+            if not free:  # the service's calls in flight are at its limit: back to the queue
+                defer_run(claimed)
+                return True
+            outcome = dispatch.call(service=service, instance=instance, run=run, step=step)
         try:
             claimed = record_outcome(claimed=claimed, outcome=outcome)
         except TransitionNotAllowed as moved_on:

@@ -3,6 +3,7 @@
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -81,6 +82,20 @@ def claim_run(*, run_id: UUID, attempts: int) -> Claimed | None:
         return None
     run.state, run.attempts = RunState.RUNNING, attempts + 1
     return Claimed(run=run, instance=run.instance)
+
+
+def defer_run(claimed: Claimed) -> None:
+    """Give a claimed run back unrun (its service is at its concurrency limit): queued again,
+    this attempt not counted; the timers dispatch it after HMS_SLOT_WAIT_SECONDS."""
+    run = claimed.run
+    until = timezone.now() + timedelta(seconds=settings.HMS_SLOT_WAIT_SECONDS * (1 + jitter()))
+    guarded(
+        run,
+        RunState.RUNNING,
+        state=RunState.QUEUED,
+        attempts=run.attempts - 1,
+        wake_at=earliest(until, run.due_at),
+    )
 
 
 def record_outcome(*, claimed: Claimed, outcome: Outcome, inline: bool = True) -> Claimed | None:
