@@ -14,6 +14,7 @@ from unittest.mock import patch
 from django.apps import apps as django_apps
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
+from django.db import connection
 from django.test import TestCase, override_settings
 from django.utils import timezone
 
@@ -25,7 +26,7 @@ from tests.factories import (
     simple_workflow,
     start,
 )
-from workflows_app import runtime
+from workflows_app import engine, runtime
 from workflows_app.definitions import InvalidDefinition, load_text, parse_definition
 from workflows_app.models import StepRun, WorkflowDraft, WorkflowInstance
 
@@ -271,3 +272,66 @@ class CaseNumberTests(TestCase):
         instance.refresh_from_db()
         assert instance.case_number == f"BP-2026-{instance.pk:06d}"
         assert self.find(f"bp-2026-{instance.pk}").status_code == 302
+
+
+def nested_all(levels: int) -> str:
+    """payload.l.all(a, payload.l.all(b, ... a + b + ... >= 0)), `levels` deep."""
+    names = "abcdefgh"[:levels]
+    inner = " + ".join(names) + " >= 0"
+    for name in reversed(names):
+        inner = f"payload.l.all({name}, {inner})"
+    return inner
+
+
+class ConditionCostTests(TestCase):
+    """Finding 6: a condition's cost is limited (nesting refused at validation, a run-time
+    estimate against the data), and conditions are evaluated outside the write transaction."""
+
+    def workflow(self, condition: str, key: str = "costly"):
+        make_seed_services()
+        steps = [
+            {"id": "check", "service": "okSvc", "next": [{"if": condition, "goto": "end"}]},
+            {"id": "approve", "service": "approvalSvc"},
+        ]
+        return simple_workflow(key, steps)
+
+    def test_six_nested_comprehensions_are_refused_at_validation_naming_the_field(self):
+        text = json.dumps(
+            {
+                "id": "bomb",
+                "steps": [
+                    {"id": "check", "service": "s", "next": [{"if": nested_all(6), "goto": "end"}]}
+                ],
+            }
+        )
+        with self.assertRaises(InvalidDefinition) as refused:
+            load_text(text, source="bomb.json")
+        message = str(refused.exception)
+        assert "bomb.json:1: workflow 'bomb', step 'check', field 'next[0].if'" in message
+        assert "nests 6 comprehensions" in message and "at most 3" in message
+
+    def test_a_condition_too_costly_for_the_data_fails_the_instance_without_evaluating(self):
+        definition = self.workflow(nested_all(2))
+        small = start(definition, {"l": list(range(20))})
+        assert small.status == "completed"
+        big = start(definition, {"l": list(range(3000))})
+        big.refresh_from_db()
+        assert big.status == "failed"
+        assert "too costly" in big.error["detail"] and "3000 items" in big.error["detail"]
+
+    def test_conditions_are_evaluated_outside_the_write_transaction(self):
+        definition = self.workflow("result == 'approved'", key="decided")
+        make_user("rita", "plan-reviewers")
+        instance = start(definition, {})
+        task = StepRun.objects.get(instance=instance, step_id="approve")
+        depth_here = len(connection.atomic_blocks)
+        seen = []
+        real_advance = engine.advance
+
+        def watching(*args, **kwargs):
+            seen.append(len(connection.atomic_blocks))
+            return real_advance(*args, **kwargs)
+
+        with patch("workflows_app.engine.advance", watching):
+            committed(runtime.complete_task, run_id=task.pk, result="approved", actor="user:rita")
+        assert seen and all(depth == depth_here for depth in seen), (depth_here, seen)

@@ -6,6 +6,7 @@ from typing import Any
 
 import cel
 
+from .cel_cost import MAX_LENGTH, MAX_NESTING, shape_of
 from .checks import check_keys, describe, suggest
 from .problems import Report, field_name
 from .specs import TERMINALS, Condition
@@ -99,7 +100,7 @@ def _check_entry(item: Any, path: tuple, report: Report) -> Condition | None:
         goto = _check_target(item["goto"], (*path, "goto"), report)
     if program is None or goto is None:
         return None
-    return Condition(item["if"], goto, program)
+    return Condition(item["if"], goto, program, shape_of(item["if"]))
 
 
 def _compile_condition(expr: Any, path: tuple, report: Report) -> "cel.Program | None":
@@ -110,6 +111,9 @@ def _compile_condition(expr: Any, path: tuple, report: Report) -> "cel.Program |
         return None
     if not expr.strip():
         report.add(path, "condition is empty; write a CEL expression such as payload.docs == false")
+        return None
+    if too_costly := _cost_problem(expr):
+        report.add(path, too_costly)
         return None
     try:
         program = cel.compile(expr)
@@ -124,6 +128,20 @@ def _compile_condition(expr: Any, path: tuple, report: Report) -> "cel.Program |
             path, f"unknown variable '{name}' in condition; use payload, context or result{hint}"
         )
     return None if unknown else program
+
+
+def _cost_problem(expr: str) -> str | None:
+    """Why a condition may cost too much to evaluate, whatever the data (definitions/cel_cost)."""
+    if len(expr) > MAX_LENGTH:
+        return f"condition is {len(expr)} characters long; at most {MAX_LENGTH} are allowed"
+    nesting = shape_of(expr).nesting
+    if nesting > MAX_NESTING:
+        return (
+            f"condition '{_short(expr)}' nests {nesting} comprehensions (all, exists, "
+            f"exists_one, map, filter) inside each other; at most {MAX_NESTING} are allowed, "
+            "as each level multiplies the work by the length of a list"
+        )
+    return None
 
 
 def _cel_syntax_message(expr: str, error: str) -> str:

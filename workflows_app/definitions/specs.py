@@ -9,6 +9,7 @@ from typing import Any
 
 import cel
 
+from .cel_cost import CostShape
 from .durations import Duration
 from .problems import Problem, Reference, Report
 
@@ -30,6 +31,7 @@ class Condition:
     condition: str
     goto: str
     program: "cel.Program" = field(compare=False, repr=False)
+    cost: CostShape = field(default=CostShape(), compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

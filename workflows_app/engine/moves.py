@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..definitions import StepSpec, WorkflowSpec
+from ..definitions.cel_cost import MAX_COST, largest_collection
 from ..models.choices import Status
 
 TERMINAL_STATUS = {"end": Status.COMPLETED, "reject": Status.REJECTED, "fail": Status.FAILED}
@@ -52,7 +53,14 @@ def advance(
         return move_to("reject")  # R2: a refusal ends the instance unless `on` routes it
     if step.conditions:
         variables = {"payload": dict(payload), "context": dict(context), "result": result}
+        largest = None
         for entry in step.conditions:
+            if entry.cost.nesting:  # a comprehension: estimate its cost against this data
+                largest = largest_collection(payload, context) if largest is None else largest
+                if (cost := entry.cost.estimate(largest)) > MAX_COST:
+                    return _condition_failed(
+                        step, entry.condition, _too_costly(entry, cost, largest)
+                    )
             try:
                 holds = entry.program.execute(variables)
             except Exception as exc:  # noqa: BLE001 - CEL raises several types for bad data
@@ -70,6 +78,14 @@ def chosen_by_result(spec: WorkflowSpec, step_id: str, result: str) -> bool:
     """Whether `result` itself chose where the instance goes after `step_id` (an `on` entry
     or a refusal), rather than the step's place in the list or its plain `next`."""
     return result in spec.step(step_id).on or result == REFUSAL
+
+
+def _too_costly(entry, cost: int, largest: int) -> str:
+    return (
+        f"is too costly for this application's data and was not evaluated: it nests "
+        f"{entry.cost.nesting} comprehensions over lists or maps of up to {largest} items "
+        f"(about {cost:,} steps; at most {MAX_COST:,} are allowed)"
+    )
 
 
 def _condition_failed(step: StepSpec, condition: str, why: str) -> Move:

@@ -12,7 +12,7 @@ from ..engine import REFUSAL, TransitionNotAllowed
 from ..models import RunState, ServiceKind, StepRun, WorkflowInstance
 from ..queries import catalog
 from .execution import run_after_commit
-from .steps import finish_run, record_late_answer
+from .steps import finish_run, plan_move, record_late_answer
 
 DECISION_TEXT_MAX = 2000  # characters of a reason or a note
 
@@ -58,6 +58,9 @@ def complete_task(
     reason, note = reason.strip(), note.strip()
     check_decision(run, result, reason=reason, note=note)
     instance = run.instance
+    data = dict(data or {})
+    # Routing (its CEL conditions) is worked out before the transaction takes any lock.
+    planned = plan_move(instance, run.step_id, result, data) if run.is_open else None
     try:
         with transaction.atomic():
             if not _awaits_answer(run):
@@ -66,12 +69,13 @@ def complete_task(
                 run,
                 instance,
                 result,
-                dict(data or {}),
+                data,
                 now=now,
                 inline=settings.HMS_INLINE_PYTHON_STEPS,
                 actor=actor,
                 reason=reason,
                 note=note,
+                planned=planned,
             )
             if claimed is not None:
                 run_after_commit(claimed)

@@ -1,5 +1,6 @@
 """Step runs: open one, claim it, record a dispatch outcome, route onwards."""
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -102,11 +103,21 @@ def record_outcome(*, claimed: Claimed, outcome: Outcome, inline: bool = True) -
     """Apply one dispatch's outcome; return the next run when it should run inline here."""
     run, instance = claimed.run, claimed.instance
     now = timezone.now()
+    # Routing (its CEL conditions) is worked out before the transaction takes any lock.
+    planned = None
+    if outcome.kind == "done":
+        planned = plan_move(instance, run.step_id, outcome.result, outcome.data)
     with transaction.atomic():
         match outcome.kind:
             case "done":
                 return finish_run(
-                    run, instance, outcome.result, outcome.data, now=now, inline=inline
+                    run,
+                    instance,
+                    outcome.result,
+                    outcome.data,
+                    now=now,
+                    inline=inline,
+                    planned=planned,
                 )
             case "accepted":
                 _await_callback(run)
@@ -139,6 +150,26 @@ def _schedule_retry(run: StepRun, instance: WorkflowInstance, outcome: Outcome, 
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """Where a finished step leads, worked out before the write that applies it."""
+
+    context: dict
+    move: engine.Move
+
+
+def plan_move(instance, step_id: str, result: str, data) -> Planned:
+    """The context and the move after `step_id` finishes with `result` (CEL conditions run
+    here). Computed outside the transaction: the writes that apply it are guarded by the
+    instance still being at `step_id` with this run open, and while it is, its context
+    cannot change, so the plan still holds when it is applied."""
+    context = {**instance.context, step_id: data or {}}
+    move = engine.advance(
+        catalog.spec_of(instance), step_id, result, payload=instance.payload, context=context
+    )
+    return Planned(context, move)
+
+
 def finish_run(
     run,
     instance,
@@ -151,11 +182,12 @@ def finish_run(
     state: str = RunState.SUCCEEDED,
     reason: str = "",
     note: str = "",
+    planned: Planned | None = None,
 ) -> Claimed | None:
     """Close `run` with `result`, route the instance, and open the next step's run."""
-    context = {**instance.context, run.step_id: data or {}}
+    planned = planned or plan_move(instance, run.step_id, result, data)
+    context, move = planned.context, planned.move
     spec = catalog.spec_of(instance)
-    move = engine.advance(spec, run.step_id, result, payload=instance.payload, context=context)
     answer = outcomes.answer_document(run.step_id, result, data, reason=reason, at=now)
     decides = run.is_for_a_person or result == engine.REFUSAL
     outcome = None
