@@ -9,7 +9,8 @@ racing sweep changes nothing twice. Jobs are enqueued only after commit (queue.p
 - steps: open a run, claim it, record a dispatch outcome, route onwards
 - execution: the step loop of a worker, and python steps run in the caller after its commit
 - answers: a person's decision or a service's callback completing a waiting run
-- dispatch, outbound: one call to a service (python or HTTP), and every HTTP request we send
+- dispatch, outbound, concurrency: one call to a service (python or HTTP), every HTTP request
+  we send (a deadline, public addresses only), and the limit of calls in flight per service
 - assignment, permissions, decisions: human tasks (who may act; claim, release, decide,
   reassign), escalation: overdue tasks up the ladder
 - sweep, ticker, schedules: deadlines and retries (the sweep), the thread in every worker
