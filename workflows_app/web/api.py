@@ -7,7 +7,6 @@ mapped to statuses in one place, `api_view`.
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 from uuid import UUID
@@ -22,7 +21,7 @@ from .. import runtime
 from ..engine import InvalidAnswer, TransitionNotAllowed
 from ..models import ApiToken, Status, StepRun, WorkflowInstance
 from ..queries import catalog, progress
-from ..runtime.callbacks import names_task
+from .answers import decide, read_answer
 from .api_input import field, json_body
 from .auth import ApiError, authenticate, authorize_callback, is_signed_callback, require_scope
 from .files import download, read_upload
@@ -34,7 +33,6 @@ from .uploads import accepts_uploads
 
 log = logging.getLogger(__name__)
 
-RESULT_MAX = 64
 IDEMPOTENCY_KEY_MAX = 255
 
 
@@ -227,52 +225,11 @@ def complete_task(request: HttpRequest, task_id: str) -> JsonResponse:
     if runtime.is_request(run):
         return _answer_request(request, run, token)
     if run.is_for_a_person and token is not None:
-        return _decide(request, run, token)
+        return JsonResponse(instance_status(decide(run, token, read_answer(request, run))))
     actor = authorize_callback(request, run, token)
-    answer = _answer(request, run)
+    answer = read_answer(request, run)
     instance = runtime.complete_task(run_id=run.pk, actor=actor, **answer.fields())
     return JsonResponse(instance_status(instance))
-
-
-def _decide(request: HttpRequest, run: StepRun, token: ApiToken) -> JsonResponse:
-    """A human task decided through the API: the decide scope, then the person's checks
-    when the token acts for one (group, claims, separation of duties, the step's outcomes)."""
-    require_scope(token, ApiToken.Scope.DECIDE, run.instance.pinned.key)
-    answer = _answer(request, run)
-    if token.acting_for_id:
-        instance = runtime.decide_task(run_id=run.pk, user=token.acting_for, **answer.fields())
-    else:
-        actor = f"token:{token.name}"
-        instance = runtime.decide_task_as(run_id=run.pk, actor=actor, **answer.fields())
-    return JsonResponse(instance_status(instance))
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """A completion body: the result, the step's output, a decision's reason and note."""
-
-    result: str
-    data: dict
-    reason: str
-    note: str
-
-    def fields(self) -> dict:
-        return {"result": self.result, "data": self.data, "reason": self.reason, "note": self.note}
-
-
-def _answer(request: HttpRequest, run: StepRun) -> Answer:
-    """The completion body, checked; `taskId`, when present, must be this task."""
-    body = json_body(request)
-    named = field(body, "taskId", str, default=str(run.pk))
-    if not names_task(named, run.pk):
-        raise ApiError(400, "invalid_request", f"'taskId' {named} is not the task {run.pk}")
-    result = field(body, "result", str, required=True).strip()
-    data = field(body, "data", dict, default={})
-    reason = field(body, "reason", str, default="")
-    note = field(body, "note", str, default="")
-    if not result or len(result) > RESULT_MAX:
-        raise ApiError(400, "invalid_request", f"'result' must be 1 to {RESULT_MAX} characters")
-    return Answer(result, data, reason, note)
 
 
 def _answer_request(request: HttpRequest, run: StepRun, token: ApiToken | None) -> JsonResponse:
