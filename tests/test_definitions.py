@@ -361,7 +361,8 @@ class StepProblemTests(SimpleTestCase):
     def test_a_missing_service_is_reported(self):
         problem = only_problem(workflow({"id": "a"}))
         assert problem.message == (
-            "missing required field 'service' (the registered service that runs this step)"
+            "missing required field 'service' (the registered service that runs this step; "
+            "or 'parallel' for branches, 'workflow' for a sub-workflow)"
         )
         assert (problem.step, problem.field) == ("a", "service")
 

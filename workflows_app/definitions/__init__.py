@@ -5,11 +5,13 @@ collected (file, workflow, step, field and line) before InvalidDefinition is rai
 author fixes a file in one pass. docs/definitions.md and docs/http-services.md describe the format.
 
 Modules: specs (the dataclasses), problems (Problem, InvalidDefinition, placing by path),
-workflow_rules, step_rules, routing and service_rules (the checks), checks (helpers they
-share), sources (JSON/YAML text with line numbers) and loading (load_text, load_file).
+workflow_rules, flow_rules (parallel and workflow steps), step_rules, route_rules and
+service_rules (the checks), checks (helpers they share), sources (JSON/YAML text with line
+numbers) and loading (load_text, load_file).
 """
 
 from .durations import Duration, parse_duration
+from .flow_rules import BRANCH_FIELDS, PARALLEL_FIELDS, WORKFLOW_STEP_FIELDS
 from .form_rules import DEFAULT_ACCEPT, DOCUMENT_TYPES, FIELD_TYPES
 from .loading import load_file, load_text
 from .problems import InvalidDefinition, Problem, Reference
@@ -17,7 +19,10 @@ from .route_rules import CEL_VARIABLES
 from .service_rules import DEFAULT_PYTHON_PREFIXES, SERVICE_FIELDS, SERVICE_KINDS, parse_services
 from .sizes import format_size, parse_size
 from .specs import (
+    JOIN_MODES,
+    MAIN_LANE,
     TERMINALS,
+    BranchSpec,
     Condition,
     Document,
     FormField,
@@ -33,18 +38,24 @@ from .step_rules import MAX_RETRIES, ON_TIMEOUT_ACTIONS, STEP_FIELDS
 from .workflow_rules import WORKFLOW_FIELDS, parse_definition
 
 __all__ = [
+    "BRANCH_FIELDS",
     "CEL_VARIABLES",
     "DEFAULT_ACCEPT",
     "DOCUMENT_TYPES",
     "FIELD_TYPES",
     "DEFAULT_PYTHON_PREFIXES",
+    "JOIN_MODES",
+    "MAIN_LANE",
     "MAX_RETRIES",
     "ON_TIMEOUT_ACTIONS",
+    "PARALLEL_FIELDS",
     "SERVICE_FIELDS",
     "SERVICE_KINDS",
     "STEP_FIELDS",
     "TERMINALS",
     "WORKFLOW_FIELDS",
+    "WORKFLOW_STEP_FIELDS",
+    "BranchSpec",
     "Condition",
     "Document",
     "Duration",

@@ -10,6 +10,7 @@ from .durations import Duration, parse_duration
 from .problems import Report
 
 SERVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+WORKFLOW_KEY = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 MAX_DEPTH = 64
 
 _ALIASES = {

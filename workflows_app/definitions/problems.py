@@ -33,9 +33,10 @@ class Problem:
 @dataclass(frozen=True, slots=True)
 class Reference:
     """A name a document uses that only the database can check: a step's `service`, a
-    `user:` assignee. `place` is a Problem without a message, placed where the name is."""
+    `user:` assignee, a workflow step's child `workflow`. `place` is a Problem without a
+    message, placed where the name is."""
 
-    kind: str  # "service" or "user"
+    kind: str  # "service", "user" or "workflow"
     name: str
     place: Problem
 
@@ -70,7 +71,10 @@ class Report:
         self, source: str, lines: Mapping[tuple, int] | None, workflow: str | None = None
     ) -> None:
         self.source, self.lines, self.workflow = source, lines or {}, workflow
-        self.step_labels: dict[int, str] = {}
+        # The id of each step and branch with a usable one, by its path in the document:
+        # ("steps", 2) is the third step; ("steps", 2, "parallel", 0) its first branch.
+        self.step_labels: dict[tuple, str] = {}
+        self.branch_labels: dict[tuple, str] = {}
         self.targets: list[tuple[tuple, str]] = []  # (path, target) checked once ids are known
         self.found: list[tuple[tuple, str]] = []
         self.named: list[tuple[str, str, tuple]] = []  # (kind, name, path) for the database
@@ -100,19 +104,44 @@ class Report:
         return None
 
     def make(self, path: tuple, message: str) -> Problem:
-        """A Problem for `path`: its step (or service), field and line."""
+        """A Problem for `path`: its innermost step (or service), field and line."""
         step, scope, rest = None, "step", path
-        if len(path) >= 2 and path[0] == "steps" and isinstance(path[1], int):
-            step, rest = self.step_labels.get(path[1], f"#{path[1] + 1}"), path[2:]
+        if end := step_path_end(path):
+            step, rest = self.step_label(path[:end]), path[end:]
         elif len(path) >= 2 and path[0] == "services":
             step, scope, rest = str(path[1]), "service", path[2:]
         line = self.line_of(path)
         return Problem(self.source, message, step, field_name(rest), line, self.workflow, scope)
 
+    def step_label(self, step_path: tuple) -> str:
+        """The step's id, or its position: "#3", or "#2 of branch 'fire'" inside a branch."""
+        if step_path in self.step_labels:
+            return self.step_labels[step_path]
+        position = f"#{step_path[-1] + 1}"
+        if len(step_path) == 2:
+            return position
+        branch = self.branch_labels.get(step_path[:-2])
+        return f"{position} of branch '{branch}'" if branch else f"{position} of a branch"
+
     def problems(self) -> list[Problem]:
         """Every problem noted, in line order."""
         made = [self.make(path, message) for path, message in self.found]
         return sorted(made, key=lambda p: p.line or 0)
+
+
+def step_path_end(path: tuple) -> int:
+    """The length of the path of the innermost step `path` is in (0: none): steps are at
+    ("steps", i) and, inside branches, ("steps", i, "parallel", b, "steps", j)."""
+    end = 0
+    for at in range(len(path) - 1):
+        if path[at] == "steps" and isinstance(path[at + 1], int) and _nested_right(path, at):
+            end = at + 2
+    return end
+
+
+def _nested_right(path: tuple, at: int) -> bool:
+    """("steps", i) at the root, or right after ("parallel", b) of a step."""
+    return at == 0 or (at >= 2 and path[at - 2] == "parallel" and isinstance(path[at - 1], int))
 
 
 def field_name(path: tuple) -> str | None:

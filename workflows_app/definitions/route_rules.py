@@ -8,7 +8,7 @@ import cel
 
 from .cel_cost import MAX_LENGTH, MAX_NESTING, shape_of
 from .checks import check_keys, describe, suggest
-from .problems import Report, field_name
+from .problems import Report, field_name, step_path_end
 from .specs import TERMINALS, Condition
 
 CEL_VARIABLES = ("payload", "context", "result")
@@ -17,17 +17,53 @@ _CEL_ERROR = re.compile(r"<input>:(\d+):(\d+): (?:Syntax error: )?([^\n]*)")
 _CEL_BOUND = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
 
 
-def check_targets(ids: list[str], report: Report) -> None:
-    """Every `next`, `goto` and `on` target names a step of this workflow or a terminal."""
+def check_targets(report: Report) -> None:
+    """Every `next`, `goto` and `on` target names a step of the same list (the workflow's
+    own steps, or the same branch's) or a terminal: a route never leaves its branch."""
+    lists: dict[tuple, list[str]] = {}
+    for step_path, step_id in report.step_labels.items():
+        lists.setdefault(step_path[:-1], []).append(step_id)
+    home = {step_id: path[:-1] for path, step_id in report.step_labels.items()}
     for path, target in report.targets:
+        here = path[: step_path_end(path) - 1]
+        ids = lists.get(here, [])
         if target in ids or target in TERMINALS:
             continue
-        hint = suggest(target, [*ids, *sorted(TERMINALS)])
-        report.add(
-            path,
-            f"'{target}' is not a step of this workflow{hint} "
-            "(use a step id, or end, reject or fail)",
+        report.add(path, _stray_target(target, here, home, ids, report))
+
+
+def _stray_target(target: str, here: tuple, home: dict, ids: list[str], report: Report) -> str:
+    """Why a target is refused: a step of another list, a branch, or nothing known."""
+    if target in home and len(here) == 1:
+        there = home[target]
+        return (
+            f"'{target}' is inside branch '{_branch(there, report)}' of parallel step "
+            f"'{report.step_label(there[:-3])}'; a main step cannot go into a branch: go to the "
+            "parallel step (it starts all its branches), another main step, or end, reject or fail"
         )
+    if target in home or target in report.branch_labels.values():
+        there = home.get(target)
+        what = (
+            "is a branch"
+            if there is None
+            else (
+                "is one of the main steps"
+                if len(there) == 1
+                else f"belongs to branch '{_branch(there, report)}'"
+            )
+        )
+        return (
+            f"'{target}' {what}; a step inside branch '{_branch(here, report)}' goes to a step "
+            "of the same branch, or to end (the branch ends), reject or fail"
+        )
+    hint = suggest(target, [*ids, *sorted(TERMINALS)])
+    where = "this workflow" if len(here) == 1 else f"branch '{_branch(here, report)}'"
+    return f"'{target}' is not a step of {where}{hint} (use a step id, or end, reject or fail)"
+
+
+def _branch(list_path: tuple, report: Report) -> str:
+    """The id of the branch whose steps are at `list_path`."""
+    return report.branch_labels.get(list_path[:-1], "?")
 
 
 def check_next(raw: Mapping, path: tuple, report: Report) -> tuple[str | None, tuple]:

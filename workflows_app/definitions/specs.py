@@ -14,6 +14,8 @@ from .durations import Duration
 from .problems import Problem, Reference, Report
 
 TERMINALS = frozenset({"end", "reject", "fail"})
+JOIN_MODES = ("all", "any")
+MAIN_LANE = ""  # the lane of a workflow's own list of steps; a branch's lane is its id
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +38,8 @@ class Condition:
 
 @dataclass(frozen=True, slots=True)
 class StepSpec:
-    """One step of a workflow as written, validated."""
+    """One step of a workflow as written, validated: it runs a service, parallel branches
+    (`parallel`, joined by `join`) or a child instance of another workflow (`workflow`)."""
 
     id: str
     service: str
@@ -50,6 +53,14 @@ class StepSpec:
     next: str | None = None
     conditions: tuple[Condition, ...] = ()
     on: Mapping[str, str] = field(default_factory=dict)
+    parallel: tuple["BranchSpec", ...] = ()
+    join: str = "all"  # all: every branch ends; any: the first one (the others are cancelled)
+    workflow: str = ""  # the key of the workflow a child instance runs
+
+    @property
+    def kind(self) -> str:
+        """ "service", "parallel" or "workflow"."""
+        return "parallel" if self.parallel else "workflow" if self.workflow else "service"
 
     @property
     def display_title(self) -> str:
@@ -61,6 +72,33 @@ class StepSpec:
         """Every step id or terminal this step may route to, in the order written."""
         found = [*self.on.values(), *(b.goto for b in self.conditions)]
         return tuple(dict.fromkeys([*found, self.next] if self.next else found))
+
+
+@dataclass(frozen=True, slots=True)
+class BranchSpec:
+    """One branch of a parallel step: its own list of steps, run beside the other branches."""
+
+    id: str
+    steps: tuple[StepSpec, ...]
+    title: str = ""
+
+    @property
+    def display_title(self) -> str:
+        """The title, or the id made readable."""
+        return self.title or humanize(self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where a step is written: its lane (MAIN_LANE or a branch id), the list it is in, and
+    the path of the step in the document (for problems found later)."""
+
+    step: StepSpec
+    lane: str
+    siblings: tuple[StepSpec, ...]
+    index: int
+    path: tuple
+    order: int  # its position among all steps, in definition order (depth first)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,15 +117,58 @@ class WorkflowSpec:
     # Services and users it names, placed for problems: checked against the database.
     references: tuple[Reference, ...] = field(default=(), compare=False, repr=False)
     deadline: Duration | None = None  # start to end, not counting waits for the applicant
+    _places: Mapping[str, Place] = field(init=False, compare=False, repr=False)
+    _forks: Mapping[str, tuple[BranchSpec, str]] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        places: dict[str, Place] = {}
+        forks: dict[str, tuple[BranchSpec, str]] = {}
+        _index_steps(self.steps, MAIN_LANE, ("steps",), places, forks)
+        object.__setattr__(self, "_places", places)
+        object.__setattr__(self, "_forks", forks)
 
     def step(self, step_id: str) -> StepSpec:
-        """The step with this id; KeyError if there is none."""
-        return self.steps[self._index(step_id)]
+        """The step with this id, in any branch; KeyError if there is none."""
+        return self._places[step_id].step
 
     def following(self, step_id: str) -> str:
-        """The step after `step_id` in list order, or "end" after the last one."""
-        index = self._index(step_id) + 1
-        return self.steps[index].id if index < len(self.steps) else "end"
+        """The step after `step_id` in its own list (the workflow's or its branch's), or
+        "end" after the last one (for a branch: the branch ends)."""
+        place = self._places[step_id]
+        index = place.index + 1
+        return place.siblings[index].id if index < len(place.siblings) else "end"
+
+    def lane_of(self, step_id: str) -> str:
+        """MAIN_LANE for the workflow's own steps, else the id of the branch holding the step."""
+        return self._places[step_id].lane
+
+    def branch(self, branch_id: str) -> BranchSpec:
+        """The branch with this id; KeyError if there is none."""
+        return self._forks[branch_id][0]
+
+    def fork_of(self, branch_id: str) -> str:
+        """The id of the parallel step a branch belongs to."""
+        return self._forks[branch_id][1]
+
+    def order_of(self, step_id: str) -> int:
+        """The step's position in definition order (depth first: a parallel step, then its
+        branches' steps, then the steps after it)."""
+        return self._places[step_id].order
+
+    @property
+    def all_steps(self) -> tuple[StepSpec, ...]:
+        """Every step, branches' steps included, in definition order."""
+        return tuple(place.step for place in self._places.values())
+
+    @property
+    def branch_ids(self) -> tuple[str, ...]:
+        """Every branch id, in definition order."""
+        return tuple(self._forks)
+
+    @property
+    def is_single_lane(self) -> bool:
+        """No parallel step: an instance is only ever at one step."""
+        return not self._forks
 
     @property
     def first_step(self) -> str:
@@ -111,16 +192,25 @@ class WorkflowSpec:
     def problem(self, message: str, *, step: str | None = None, path: tuple = ()) -> Problem:
         """A Problem placed at `path` (inside `step` when given), for checks made elsewhere."""
         report = Report(self.origin or "<definition>", self.lines, workflow=self.id)
-        report.step_labels = dict(enumerate(self.step_ids))
-        full = ("steps", self._index(step), *path) if step is not None else path
+        report.step_labels = {place.path: key for key, place in self._places.items()}
+        full = (*self._places[step].path, *path) if step is not None else path
         return report.make(full, message)
 
-    def _index(self, step_id: str) -> int:
-        """The position of a step; KeyError if there is none."""
-        for index, step in enumerate(self.steps):
-            if step.id == step_id:
-                return index
-        raise KeyError(step_id)
+
+def _index_steps(
+    steps: tuple[StepSpec, ...],
+    lane: str,
+    path: tuple,
+    places: dict[str, Place],
+    forks: dict[str, tuple[BranchSpec, str]],
+) -> None:
+    """Record every step's place and every branch's parallel step, depth first."""
+    for index, step in enumerate(steps):
+        places[step.id] = Place(step, lane, steps, index, (*path, index), len(places))
+        for number, branch in enumerate(step.parallel):
+            forks[branch.id] = (branch, step.id)
+            inner = (*path, index, "parallel", number, "steps")
+            _index_steps(branch.steps, branch.id, inner, places, forks)
 
 
 @dataclass(frozen=True, slots=True)

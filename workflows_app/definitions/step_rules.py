@@ -37,7 +37,7 @@ def check_step(raw: Any, path: tuple, report: Report) -> StepSpec | None:
         )
         return None
     check_keys(raw, STEP_FIELDS, path, report)
-    step_id = _check_step_id(raw, path, report)
+    step_id = check_step_id(raw, path, report)
     service = _check_service_ref(raw, path, report)
     timeout, on_timeout = _check_timeout(raw, path, report)
     assignee = None
@@ -61,23 +61,26 @@ def check_step(raw: Any, path: tuple, report: Report) -> StepSpec | None:
     return spec if step_id and service else None
 
 
-def _check_step_id(raw: Mapping, path: tuple, report: Report) -> str | None:
-    """The step id: letters, digits, '-' and '_', and not a terminal word."""
+def check_step_id(raw: Mapping, path: tuple, report: Report, *, what: str = "step") -> str | None:
+    """A step's (or a branch's) id: letters, digits, '-' and '_', and not a terminal word."""
     value = raw.get("id")
     if value is None:
-        report.add((*path, "id"), "missing required field 'id' (a name for the step, e.g. approve)")
+        example = "approve" if what == "step" else "fire-safety"
+        report.add(
+            (*path, "id"), f"missing required field 'id' (a name for the {what}, e.g. {example})"
+        )
     elif not isinstance(value, str):
-        report.add((*path, "id"), f"step id must be text, not {describe(value)}")
+        report.add((*path, "id"), f"{what} id must be text, not {describe(value)}")
     elif value.lower() in TERMINALS:
         report.add(
             (*path, "id"),
-            f"'{value}' is a terminal target (end, reject, fail) and cannot be a step id; "
-            "rename the step",
+            f"'{value}' is a terminal target (end, reject, fail) and cannot be a {what} id; "
+            f"rename the {what}",
         )
     elif not _STEP_ID.fullmatch(value):
         report.add(
             (*path, "id"),
-            f"step id '{value}' may use only letters, digits, '-' and '_' "
+            f"{what} id '{value}' may use only letters, digits, '-' and '_' "
             "(1-64 characters, starting with a letter or digit)",
         )
     else:
@@ -91,7 +94,8 @@ def _check_service_ref(raw: Mapping, path: tuple, report: Report) -> str | None:
     if value is None:
         report.add(
             (*path, "service"),
-            "missing required field 'service' (the registered service that runs this step)",
+            "missing required field 'service' (the registered service that runs this step; "
+            "or 'parallel' for branches, 'workflow' for a sub-workflow)",
         )
     elif not isinstance(value, str) or not value.strip():
         report.add((*path, "service"), f"service must be a service name, not {describe(value)}")

@@ -1,23 +1,20 @@
 """Rules for a workflow document as a whole: its id, name, input schema and list of steps."""
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from .checks import check_duration, check_keys, check_text, describe, plain_copy
+from .checks import WORKFLOW_KEY, check_duration, check_keys, check_text, describe, plain_copy
+from .flow_rules import check_any_step
 from .problems import InvalidDefinition, Report
 from .route_rules import check_targets
 from .specs import StepSpec, WorkflowSpec
-from .step_rules import check_step
 
 WORKFLOW_FIELDS = ("id", "name", "description", "public", "input", "deadline", "steps")
 # More steps than any real procedure has; far more make every page of the workflow slow
 # (an 8,000-step file took 78 s to show as a draft), so they are refused before any check.
 MAX_STEPS = 500
-
-_WORKFLOW_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
 
 def parse_definition(
@@ -80,7 +77,7 @@ def _check_workflow_id(data: Mapping, report: Report) -> str | None:
         report.add(("id",), f"id must be a slug such as building-permit, not {describe(value)}")
         return None
     report.workflow = value
-    if not _WORKFLOW_ID.fullmatch(value):
+    if not WORKFLOW_KEY.fullmatch(value):
         report.add(
             ("id",),
             f"id '{value}' is not a slug; use 1-64 lowercase letters, digits and hyphens, "
@@ -124,23 +121,43 @@ def _check_steps(data: Mapping, report: Report) -> list[StepSpec]:
             "(split it into several workflows)",
         )
         return []
-    for index, step in enumerate(raw):
-        if isinstance(step, Mapping) and isinstance(step.get("id"), str) and step["id"].strip():
-            report.step_labels[index] = step["id"]
-    specs = [check_step(step, ("steps", index), report) for index, step in enumerate(raw)]
-    ids = _check_unique_ids(report)
-    check_targets(ids, report)
+    specs = [check_any_step(step, ("steps", index), report) for index, step in enumerate(raw)]
+    _check_unique_ids(report)
+    check_targets(report)
     return [s for s in specs if s is not None]
 
 
-def _check_unique_ids(report: Report) -> list[str]:
-    """Step ids in order; a repeated id is reported on its second use."""
-    first: dict[str, int] = {}
-    for index, step in report.step_labels.items():
-        if step in first:
+def _check_unique_ids(report: Report) -> None:
+    """Step and branch ids are unique in the whole workflow; a repeat is reported where it
+    is used again (in document order)."""
+    first: dict[str, tuple] = {}
+    named = [*report.step_labels.items(), *report.branch_labels.items()]
+    for path, name in sorted(named, key=lambda item: _document_order(item[0])):
+        if name in first:
             report.add(
-                ("steps", index, "id"),
-                f"duplicate step id '{step}'; step #{first[step] + 1} already uses it",
+                (*path, "id"), f"duplicate {_what(path)} id '{name}'; {_user(first[name], report)}"
             )
-        first.setdefault(step, index)
-    return list(first)
+        first.setdefault(name, path)
+
+
+def _document_order(path: tuple) -> tuple:
+    return tuple((0, part) if isinstance(part, int) else (1, str(part)) for part in path)
+
+
+def _what(path: tuple) -> str:
+    return "step" if path[-2] == "steps" else "branch"
+
+
+_UNIQUE = "ids of steps and branches are unique in the whole workflow"
+
+
+def _user(path: tuple, report: Report) -> str:
+    """Who already uses an id: "step #2 already uses it", "a step of branch 'fire' ..."."""
+    if path[:1] == ("steps",) and len(path) == 2:
+        return f"step #{path[1] + 1} already uses it"
+    where = f" (line {line})" if (line := report.line_of(path)) else ""
+    if _what(path) == "branch":
+        owner = f"a branch of parallel step '{report.step_label(path[:-2])}'"
+    else:
+        owner = f"a step of branch '{report.branch_labels.get(path[:-2], '?')}'"
+    return f"{owner} already uses it{where}; {_UNIQUE}"
