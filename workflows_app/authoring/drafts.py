@@ -177,7 +177,32 @@ def import_text(text: str, *, filename: str) -> list[WorkflowSpec]:
     if not document.workflows:
         message = "the file holds no workflow (services are registered under Services)"
         raise InvalidDefinition([Problem(filename, message)])
+    refused = [
+        Problem(filename, why, workflow=spec.id)
+        for spec in document.workflows
+        if (why := why_not_editable(spec.source))
+    ]
+    if refused:
+        raise InvalidDefinition(refused)
     return list(document.workflows)
+
+
+def why_not_editable(document: Mapping[str, Any]) -> str | None:
+    """Why a workflow cannot become a draft: drafts edit one list of service steps, so a
+    workflow with parallel or workflow steps is written and loaded as a file."""
+    steps = document.get("steps") if isinstance(document.get("steps"), list) else []
+    held = [
+        str(step.get("id"))
+        for step in steps
+        if isinstance(step, Mapping) and {"parallel", "workflow"} & set(step)
+    ]
+    if not held:
+        return None
+    return (
+        f"step {', '.join(held)} of workflow '{document.get('id')}' runs parallel branches or "
+        "a sub-workflow, which drafts cannot hold (they edit one list of service steps); "
+        "change it as a file and load it with manage.py load_workflows"
+    )
 
 
 # --- Checking and publishing --------------------------------------------------------------

@@ -29,6 +29,7 @@ from ..definitions import (
 )
 from ..models import Service, WorkflowDefinition
 from ..queries import addresses, catalog
+from .subworkflows import child_problems
 
 
 @dataclass
@@ -82,8 +83,9 @@ def _file_order(sources: list[str]):
 def check_references(
     parsed: Sequence[Sourced], *, also: InvalidDefinition | None = None
 ) -> list[Problem]:
-    """Problems only the database can tell: unknown services, users and callables; `also`
-    brings the names that refused documents use and define, so those are checked too."""
+    """Problems only the database can tell: unknown services, users, callables and child
+    workflows, and workflows calling each other in a cycle; `also` brings the names that
+    refused documents use and define, so those are checked too."""
     references = [
         ref for item in parsed for spec in item.document.workflows for ref in spec.references
     ]
@@ -106,6 +108,8 @@ def check_references(
             problems.extend(_request_problems(spec, kinds))
         problems.extend(_callable_problems(item.source, item.document.services))
         problems.extend(_address_problems(item.source, item.document.services))
+    specs = [spec for item in parsed for spec in item.document.workflows]
+    problems.extend(child_problems(specs, refused=also.references if also else ()))
     return problems
 
 
@@ -226,7 +230,7 @@ def ensure_group(name: str, report: LoadReport) -> None:
 def _groups_named(spec: WorkflowSpec) -> set[str]:
     return {
         target.partition(":")[2]
-        for step in spec.steps
+        for step in spec.all_steps
         for target in (*step.escalate_to, step.assignee or "")
         if target.startswith("group:")
     }
@@ -267,7 +271,7 @@ def publish(
     changed = f"{'changed; ' if latest else ''}published version {definition.version}"
     elsewhere = latest and latest.origin != definition.origin
     over = f", over version {latest.version}, {provenance(latest)}" if elsewhere else ""
-    report.say(f"workflow {spec.id}: {changed} ({len(spec.steps)} steps){over}")
+    report.say(f"workflow {spec.id}: {changed} ({len(spec.all_steps)} steps){over}")
     return definition, True
 
 
