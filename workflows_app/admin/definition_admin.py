@@ -1,4 +1,5 @@
-"""Published versions in the admin: read-only, with diagram, export, differences, edit as draft."""
+"""Published versions in the admin: read-only, with diagram, dry run, export, differences, edit
+as draft."""
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -9,10 +10,11 @@ from django.urls import path, reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from ..authoring import diagram, drafts
+from ..authoring import diagram, drafts, dryrun
 from ..models import Service, WorkflowDefinition, WorkflowDraft
 from ..queries import catalog
 from .draft_admin import export_response
+from .forms import DryRunForm
 from .readonly import ReadOnlyAdminMixin
 
 
@@ -38,6 +40,11 @@ class WorkflowDefinitionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 "<path:object_id>/diff/",
                 view(self.diff_view),
                 name="workflows_app_workflowdefinition_diff",
+            ),
+            path(
+                "<path:object_id>/dry-run/",
+                view(self.dry_run_view),
+                name="workflows_app_workflowdefinition_dry_run",
             ),
             path(
                 "<path:object_id>/edit/",
@@ -67,6 +74,25 @@ class WorkflowDefinitionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def export_view(self, request, object_id, fmt):
         definition = self._get(request, object_id)
         return export_response(definition.source, f"{definition.key}-v{definition.version}", fmt)
+
+    def dry_run_view(self, request, object_id):
+        """The dry run of a published version (drafts cannot hold branches or sub-workflows)."""
+        definition = self._get(request, object_id)
+        form = DryRunForm(request.POST or None)
+        outcome = None
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            outcome = dryrun.dry_run(catalog.spec_of(definition), data["payload"], data["results"])
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": definition,
+            "form": form,
+            "outcome": outcome,
+            "subject": definition,
+            "title": f"Dry run of {definition}",
+        }
+        return TemplateResponse(request, "admin/workflows_app/workflowdraft/dry_run.html", context)
 
     def diff_view(self, request, object_id):
         """The changes from another version (?against=ID, default the one before) to this one."""
@@ -99,6 +125,10 @@ class WorkflowDefinitionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         definition = self._get(request, object_id)
         if not request.user.has_perm("workflows_app.add_workflowdraft"):
             raise PermissionDenied
+        if why := drafts.why_not_editable(definition.source):
+            self.message_user(request, why[:1].upper() + why[1:] + ".", messages.ERROR)
+            url = reverse("admin:workflows_app_workflowdefinition_change", args=[definition.pk])
+            return HttpResponseRedirect(url)
         draft = WorkflowDraft.objects.filter(key=definition.key).first()
         if draft is None:
             draft = drafts.save_as_draft(

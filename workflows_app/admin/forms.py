@@ -114,6 +114,7 @@ class ImportForm(forms.Form):
 class DryRunForm(forms.Form):
     payload = forms.JSONField(
         initial=dict,
+        required=False,  # {} is a payload too (a form field would call it empty)
         widget=forms.Textarea(attrs={"rows": 6, "cols": 60}),
         help_text='The application as JSON, e.g. {"applicant": "Ann", "docs": true}.',
     )
@@ -125,6 +126,8 @@ class DryRunForm(forms.Form):
 
     def clean_payload(self):
         payload = self.cleaned_data["payload"]
+        if payload is None:
+            return {}
         if not isinstance(payload, dict):
             raise ValidationError("The payload must be a JSON object: {...}.")
         return payload

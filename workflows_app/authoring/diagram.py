@@ -1,124 +1,87 @@
 """A workflow as an SVG diagram, drawn on the server from a WorkflowSpec. Pure; no JavaScript.
 
-Steps are boxes in list order, top to bottom; the terminal targets (end, reject, fail) follow
-as distinct shapes (an ellipse, an octagon, a diamond). A route to the next box is a straight
-arrow; any other route runs in its own lane to the right, labelled with the result or the
-condition that takes it, dashed when it loops back. Every text is escaped, and only
-presentation attributes are used (no style attributes), so the page's CSP needs no exception.
+Steps are boxes in definition order, top to bottom (diagram_graph.py lists them); a parallel
+step is a fork bar, then its branches (each under a header, inside a dashed frame, nested ones
+indented further), then a join bar. The terminal targets (end, reject, fail) follow as distinct
+shapes (an ellipse, an octagon, a diamond). A route to the next box is a straight arrow; any
+other route runs in its own lane to the right, labelled with the result or the condition that
+takes it, dashed when it loops back. Every text is escaped, and only presentation attributes
+are used (no style attributes), so the page's CSP needs no exception.
 """
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
 from html import escape
 
-from ..definitions import StepSpec, WorkflowSpec
+from ..definitions import WorkflowSpec
+from .diagram_graph import Edge, Graph, Node, build
 
 BOX_W, LINE_H, PAD, GAP, LANE, MARGIN, LABEL_ROOM = 300, 16, 10, 40, 14, 16, 190
+INDENT, BAR_H, HEADER_H, FRAME_PAD = 14, 30, 24, 6
 TERMINAL_W, TERMINAL_H = 170, 40
-TERMINAL_LABELS = {"end": "end: completed", "reject": "reject: rejected", "fail": "fail: failed"}
 TERMINAL_COLOUR = {"end": "#2e7d32", "reject": "#b26a00", "fail": "#ba2121"}
 KIND_FILL = {"human": "#fff6dc", "http": "#eef5fb", "python": "#f3f3f3", "applicant": "#e8f5ea"}
-
-
-@dataclass(slots=True)
-class _Node:
-    key: str
-    lines: list[str]
-    y: int = 0
-    height: int = 0
-    ports: int = 0  # connection points on the right side
-    used: int = 0
-
-    @property
-    def terminal(self) -> bool:
-        return self.key in TERMINAL_LABELS
-
-    @property
-    def bottom(self) -> int:
-        return self.y + self.height
-
-    def port(self) -> int:
-        """The y of the next free connection point on the right (terminals: their middle)."""
-        if self.terminal:
-            return self.y + self.height // 2
-        self.used += 1
-        return self.y + self.height * self.used // (self.ports + 1)
-
-
-@dataclass(slots=True)
-class _Edge:
-    src: int
-    target: str
-    labels: list[str]
-    dst: int = -1
-    lane: int = -1  # -1: a straight arrow to the box below
+SUB_WORKFLOW_FILL = "#eef7ee"
 
 
 def render_svg(
-    spec: WorkflowSpec, *, kinds: Mapping[str, str] | None = None, current: str | None = None
+    spec: WorkflowSpec,
+    *,
+    kinds: Mapping[str, str] | None = None,
+    current: str | Collection[str] | None = None,
 ) -> str:
-    """The diagram of `spec`; `kinds` maps service names to kinds, `current` marks a step."""
+    """The diagram of `spec`; `kinds` maps service names to kinds, `current` marks the open
+    step (or steps, while branches run)."""
     kinds = kinds or {}
-    edges = _edges(spec)
-    nodes = [_Node(step.id, _step_lines(step, kinds)) for step in spec.steps]
-    targets = {edge.target for edge in edges}
-    nodes += [_Node(key, [label]) for key, label in TERMINAL_LABELS.items() if key in targets]
-    index = {node.key: i for i, node in enumerate(nodes)}
-    for edge in edges:
-        edge.dst = index[edge.target]
-    _layout(nodes)
-    lanes = _assign_lanes(edges, nodes)
+    marked = {current} if isinstance(current, str) else set(current or ())
+    graph = build(spec, kinds)
+    _layout(graph.nodes)
+    lanes = _assign_lanes(graph.edges, graph.nodes)
     width = MARGIN + BOX_W + 30 + lanes * LANE + LABEL_ROOM
-    height = nodes[-1].bottom + MARGIN
+    height = graph.nodes[-1].y + graph.nodes[-1].height + MARGIN
     parts = [_svg_open(spec, width, height)]
-    parts += [_draw_edge(edge, nodes) for edge in edges]
-    parts += [_draw_node(node, spec, kinds, current) for node in nodes]
+    parts += [_draw_frame(graph, header, last) for header, last in graph.frames]
+    parts += [_draw_edge(edge, graph.nodes) for edge in graph.edges]
+    parts += [_draw_node(node, spec, kinds, marked) for node in graph.nodes]
     return "".join(parts) + "</svg>"
 
 
-def _edges(spec: WorkflowSpec) -> list[_Edge]:
-    """Every route out of every step, one per (step, target), with the labels that take it."""
-    found: dict[tuple[int, str], list[str]] = {}
-    for i, step in enumerate(spec.steps):
-        for result, target in step.on.items():
-            found.setdefault((i, target), []).append(f"on {result}")
-        for entry in step.conditions:
-            found.setdefault((i, entry.goto), []).append(f"if {entry.condition}")
-        if step.next:
-            found.setdefault((i, step.next), [])
-            continue
-        labels = found.setdefault((i, spec.following(step.id)), [])
-        if step.conditions or step.on:
-            labels.append("otherwise")
-    return [_Edge(i, target, labels) for (i, target), labels in found.items()]
-
-
-def _step_lines(step: StepSpec, kinds: Mapping[str, str]) -> list[str]:
-    """The title, the id and service, then time-out, escalation ladder, assignee and retries."""
-    kind = kinds.get(step.service)
-    lines = [step.display_title, f"{step.id} · {step.service}" + (f" ({kind})" if kind else "")]
-    if step.assignee:
-        lines.append(f"assignee: {step.assignee}")
-    if step.timeout:
-        default = {"human": "escalate", "applicant": "reject"}.get(kind or "", "fail")
-        action = step.on_timeout or default
-        lines.append(f"time-out {step.timeout.text} → {action}")
-    if step.escalate_to:
-        lines.append("escalates to: " + " → ".join(step.escalate_to))
-    if step.retry:
-        lines.append(f"retries: {step.retry.max} × from {step.retry.backoff.text}")
-    return lines
-
-
-def _layout(nodes: list[_Node]) -> None:
+def _layout(nodes: list[Node]) -> None:
     y = MARGIN
-    for node in nodes:
+    for i, node in enumerate(nodes):
         node.y = y
-        node.height = TERMINAL_H if node.terminal else PAD * 2 + LINE_H * len(node.lines)
-        y = node.bottom + GAP
+        node.height = {"terminal": TERMINAL_H, "fork": BAR_H, "join": BAR_H}.get(
+            node.kind, PAD * 2 + LINE_H * len(node.lines)
+        )
+        if node.kind == "branch":
+            node.height = HEADER_H
+        after = nodes[i + 1] if i + 1 < len(nodes) else None
+        # A header sits close to its first step; a new branch starts after some room.
+        gap = 8 if node.kind == "branch" else GAP
+        if after is not None and after.kind == "branch" and node.kind != "fork":
+            gap = GAP // 2 + FRAME_PAD * 2
+        y = node.y + node.height + gap
 
 
-def _assign_lanes(edges: list[_Edge], nodes: list[_Node]) -> int:
+def _x(node: Node) -> int:
+    """The left edge of a node; nested nodes are indented, terminals centred."""
+    if node.kind == "terminal":
+        return MARGIN + (BOX_W - TERMINAL_W) // 2
+    return MARGIN + node.depth * INDENT
+
+
+def _width(node: Node) -> int:
+    return TERMINAL_W if node.kind == "terminal" else BOX_W - 2 * node.depth * INDENT
+
+
+def _port(node: Node) -> int:
+    """The y of the next free connection point on the right (terminals: their middle)."""
+    if node.kind == "terminal":
+        return node.y + node.height // 2
+    node.used += 1
+    return node.y + node.height * node.used // (node.ports + 1)
+
+
+def _assign_lanes(edges: list[Edge], nodes: list[Node]) -> int:
     """Give each route that is not a straight arrow down a lane no overlapping route uses."""
     lanes: list[list[tuple[int, int]]] = []
     for edge in sorted(edges, key=lambda e: (abs(e.dst - e.src), e.src)):
@@ -151,57 +114,84 @@ def _svg_open(spec: WorkflowSpec, width: int, height: int) -> str:
     )
 
 
-def _x(node: _Node) -> int:
-    """The left edge of a node; terminals are centred in the column of steps."""
-    return MARGIN + (BOX_W - TERMINAL_W) // 2 if node.terminal else MARGIN
+def _draw_frame(graph: Graph, header: int, last: int) -> str:
+    """A dashed frame around one branch: its header and every box down to its last step."""
+    top, bottom = graph.nodes[header], graph.nodes[last]
+    x, y = _x(top) - FRAME_PAD, top.y - FRAME_PAD
+    width = _width(top) + 2 * FRAME_PAD
+    height = bottom.y + bottom.height + FRAME_PAD - y
+    return (
+        f'<rect class="branch-frame" x="{x}" y="{y}" width="{width}" height="{height}" rx="8" '
+        'fill="none" stroke="#8a8a8a" stroke-width="1" stroke-dasharray="4,3"/>'
+    )
 
 
-def _width(node: _Node) -> int:
-    return TERMINAL_W if node.terminal else BOX_W
-
-
-def _draw_edge(edge: _Edge, nodes: list[_Node]) -> str:
+def _draw_edge(edge: Edge, nodes: list[Node]) -> str:
     src, dst = nodes[edge.src], nodes[edge.dst]
     label = escape(_short(", ".join(edge.labels), 40))
     tip = f"<title>{escape(', '.join(edge.labels))}</title>" if edge.labels else ""
     dashes = ' stroke-dasharray="5,3"' if edge.dst <= edge.src else ""
     line = f'fill="none" stroke="#555" stroke-width="1.3"{dashes} marker-end="url(#arrow)"'
     if edge.lane < 0:
-        cx = MARGIN + BOX_W // 2
-        text = f'<text x="{cx + 6}" y="{src.bottom + GAP // 2 + 4}" fill="#333">{label}</text>'
-        return f'<g class="route">{tip}<path d="M{cx},{src.bottom} V{dst.y}" {line}/>{text}</g>'
-    y1, y2 = src.port(), dst.port()
-    start, end = MARGIN + BOX_W, _x(dst) + _width(dst)
-    lane_x = start + 30 + edge.lane * LANE
+        cx = _x(dst) + _width(dst) // 2
+        bottom = src.y + src.height
+        text = f'<text x="{cx + 6}" y="{bottom + (dst.y - bottom) // 2 + 4}" fill="#333">{label}</text>'
+        return f'<g class="route">{tip}<path d="M{cx},{bottom} V{dst.y}" {line}/>{text}</g>'
+    y1, y2 = _port(src), _port(dst)
+    start, end = _x(src) + _width(src), _x(dst) + _width(dst)
+    lane_x = MARGIN + BOX_W + 30 + edge.lane * LANE
     path = f'<path d="M{start},{y1} H{lane_x} V{y2} H{end}" {line}/>'
     text = f'<text x="{lane_x + 4}" y="{y1 - 3}" fill="#333">{label}</text>'
     return f'<g class="route">{tip}{path}{text}</g>'
 
 
 def _draw_node(
-    node: _Node, spec: WorkflowSpec, kinds: Mapping[str, str], current: str | None
+    node: Node, spec: WorkflowSpec, kinds: Mapping[str, str], marked: Collection[str]
 ) -> str:
-    if node.terminal:
+    if node.kind == "terminal":
         return _draw_terminal(node)
-    fill = KIND_FILL.get(kinds.get(spec.step(node.key).service, ""), "#ffffff")
-    marked = node.key == current
-    stroke = (
-        'stroke="#2e7d32" stroke-width="3"' if marked else 'stroke="#417690" stroke-width="1.5"'
+    if node.kind in ("fork", "join", "branch"):
+        return _draw_bar(node, marked)
+    step = spec.step(node.key)
+    fill = (
+        SUB_WORKFLOW_FILL if step.workflow else KIND_FILL.get(kinds.get(step.service, ""), "#fff")
     )
+    is_marked = node.key in marked
+    stroke = (
+        'stroke="#2e7d32" stroke-width="3"' if is_marked else 'stroke="#417690" stroke-width="1.5"'
+    )
+    x, width = _x(node), _width(node)
     rect = (
-        f'<rect x="{MARGIN}" y="{node.y}" width="{BOX_W}" height="{node.height}" rx="6" '
+        f'<rect x="{x}" y="{node.y}" width="{width}" height="{node.height}" rx="6" '
         f'fill="{fill}" {stroke}/>'
     )
     texts = []
     for n, line in enumerate(node.lines):
         weight = ' font-weight="bold"' if n == 0 else ""
         y = node.y + PAD + LINE_H * (n + 1) - 4
-        texts.append(f'<text x="{MARGIN + PAD}" y="{y}"{weight}>{escape(_short(line, 44))}</text>')
-    tip = escape("\n".join(node.lines) + ("\n(the current step)" if marked else ""))
+        shown = escape(_short(line, 44 - 4 * node.depth))
+        texts.append(f'<text x="{x + PAD}" y="{y}"{weight}>{shown}</text>')
+    tip = escape("\n".join(node.lines) + ("\n(the current step)" if is_marked else ""))
     return f'<g class="step"><title>{tip}</title>{rect}{"".join(texts)}</g>'
 
 
-def _draw_terminal(node: _Node) -> str:
+def _draw_bar(node: Node, marked: Collection[str]) -> str:
+    """A fork or join bar (dark, white text), or a branch header (light, dashed)."""
+    x, width = _x(node), _width(node)
+    if node.kind == "branch":
+        fill, colour, stroke = "#f7f7f7", "#333", 'stroke="#8a8a8a" stroke-width="1"'
+    else:
+        fill, colour, stroke = "#37474f", "#ffffff", 'stroke="#263238" stroke-width="1"'
+        if node.kind == "fork" and node.step in marked:
+            stroke = 'stroke="#2e7d32" stroke-width="3"'
+    rect = f'<rect x="{x}" y="{node.y}" width="{width}" height="{node.height}" rx="4" fill="{fill}" {stroke}/>'
+    text = escape(_short(" · ".join(node.lines), 52 - 4 * node.depth))
+    words = f'<text x="{x + PAD}" y="{node.y + node.height // 2 + 4}" fill="{colour}" font-weight="bold">{text}</text>'
+    tip = escape(" · ".join(node.lines))
+    return f'<g class="{node.kind}"><title>{tip}</title>{rect}{words}</g>'
+
+
+def _draw_terminal(node: Node) -> str:
     colour, x, y = TERMINAL_COLOUR[node.key], _x(node), node.y
     w, h = TERMINAL_W, TERMINAL_H
     attrs = f'fill="#ffffff" stroke="{colour}" stroke-width="2"'

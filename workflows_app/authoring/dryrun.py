@@ -1,8 +1,10 @@
 """Dry run: the path a workflow would take for a sample payload and given results. Pure.
 
 Nothing is saved and no service is called: each visit of a step takes the next result given
-for that step, and engine.advance (the same routing the instances use, CEL included) says
-where it goes. The walk is bounded, so a loop ends with a clear message.
+for that step, and the engine (the same routing and lanes the instances use, CEL included)
+says where it goes. Parallel branches take turns, one visit each, in definition order; a
+workflow step takes the child's result (ok or rejected) like any other. The walk is bounded,
+so a loop ends with a clear message.
 """
 
 import json
@@ -39,8 +41,9 @@ class Visit:
     step: str
     title: str
     result: str
-    goes_to: str  # a step id, or end / reject / fail
+    goes_to: str  # a step id, or end / reject / fail (end: of its branch, inside one)
     note: str = ""
+    branch: str = ""  # the branch the step belongs to, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,23 +95,84 @@ def dry_run(
     queues = {step: list(given) for step, given in answers.items()}
     visits: list[Visit] = []
     context: dict[str, Any] = {}
-    step_id = spec.first_step
+    lanes = {p.lane: p.step for p in engine.begin(spec).opens}
+    served: dict[str, int] = {}
     checks = _payload_problems(spec, payload)
     for _ in range(limit):
-        if not queues.get(step_id):
-            message = f"waits at '{step_id}': no (more) results given for this step"
-            return DryRun(tuple(visits), Status.RUNNING, step_id, message, checks)
+        step_id = _next_step(spec, lanes, queues, served)
+        if step_id is None:
+            return _waiting(spec, visits, lanes, checks)
         answer = queues[step_id].pop(0)
         context = {**context, step_id: dict(answer.data)}
-        move = engine.advance(spec, step_id, answer.result, payload=payload, context=context)
-        goes_to = move.step or _TERMINAL[move.status]
-        title = spec.step(step_id).display_title
-        visits.append(Visit(step_id, title, answer.result, goes_to, move.error or ""))
-        if move.status != Status.RUNNING:
-            return DryRun(tuple(visits), move.status, None, f"ends {move.status}", checks)
-        step_id = move.step
-    message = f"stopped after {limit} moves at '{step_id}': the path loops"
-    return DryRun(tuple(visits), Status.RUNNING, step_id, message, checks)
+        plan = engine.after_result(
+            spec, lanes, step_id, answer.result, payload=payload, context=context
+        )
+        visits.extend(_visits(spec, step_id, answer.result, plan))
+        lanes = engine.lanes_after(spec, lanes, step_id, plan)
+        if plan.status != Status.RUNNING:
+            return DryRun(tuple(visits), plan.status, None, f"ends {plan.status}", checks)
+    waiting = ", ".join(f"'{step}'" for step in _workers(spec, lanes))
+    message = f"stopped after {limit} moves at {waiting}: the path loops"
+    return DryRun(tuple(visits), Status.RUNNING, _first(spec, lanes), message, checks)
+
+
+def _workers(spec: WorkflowSpec, lanes: Mapping[str, str]) -> list[str]:
+    """The open steps that take results (not the parallel steps waiting for branches)."""
+    open_steps = [step for step in lanes.values() if spec.step(step).kind != "parallel"]
+    return engine.in_definition_order(spec, open_steps)
+
+
+def _first(spec: WorkflowSpec, lanes: Mapping[str, str]) -> str | None:
+    return next(iter(_workers(spec, lanes)), None)
+
+
+def _next_step(spec, lanes, queues, served: dict[str, int]) -> str | None:
+    """The open step that goes next: branches take turns (the least served lane first)."""
+    ready = [step for step in _workers(spec, lanes) if queues.get(step)]
+    if not ready:
+        return None
+    chosen = min(ready, key=lambda step: served.get(spec.lane_of(step), 0))
+    served[spec.lane_of(chosen)] = served.get(spec.lane_of(chosen), 0) + 1
+    return chosen
+
+
+def _waiting(spec, visits, lanes, checks) -> DryRun:
+    waiting = _workers(spec, lanes)
+    names = ", ".join(f"'{step}'" for step in waiting)
+    these = "this step" if len(waiting) == 1 else "these steps"
+    message = f"waits at {names}: no (more) results given for {these}"
+    return DryRun(tuple(visits), Status.RUNNING, _first(spec, lanes), message, checks)
+
+
+def _visits(spec: WorkflowSpec, step_id: str, result: str, plan: engine.Plan) -> list[Visit]:
+    """The visit of `step_id`, then one per parallel step whose join fired (innermost first);
+    the note says which branches ended and which open steps were cancelled."""
+    notes = [f"branch '{branch}' ends" for branch in plan.ended[:1]]
+    if plan.cancels:
+        notes.append("cancels " + ", ".join(c.step for c in plan.cancels))
+    if plan.error:
+        notes.append(plan.error)
+    visits = [_visit(spec, step_id, result, plan, "; ".join(notes))]
+    for joined in plan.joins:
+        fork = spec.step(joined.step)
+        why = "the first branch ended" if fork.join == "any" else "every branch has ended"
+        ends = [f"branch '{joined.lane}' ends"] if joined.lane in plan.ended else []
+        note = "; ".join([f"join {fork.join}: {why}", *ends])
+        visits.append(_visit(spec, joined.step, engine.JOIN_RESULT, plan, note))
+    return visits
+
+
+def _visit(spec: WorkflowSpec, step_id: str, result: str, plan: engine.Plan, note: str) -> Visit:
+    lane = spec.lane_of(step_id)
+    opened = [p.step for p in plan.opens if p.lane == lane]
+    if lane in plan.ended:
+        goes_to = "end"  # of its branch
+    elif opened:
+        goes_to = opened[0]
+    else:
+        goes_to = _TERMINAL[plan.status]
+    title = spec.step(step_id).display_title
+    return Visit(step_id, title, result, goes_to, note, lane)
 
 
 def _payload_problems(spec: WorkflowSpec, payload: Mapping[str, Any]) -> tuple[str, ...]:
