@@ -298,7 +298,8 @@ class VersionsAndFilesTests(TestCase):
 
     def test_a_yaml_file_imports_into_a_draft(self):
         upload = SimpleUploadedFile(
-            "full.yaml", (ROOT / "workflows" / "building-permit-full.yaml").read_bytes()
+            "full.yaml",
+            (ROOT / "tests" / "fixtures" / "definitions" / "permit-single-lane.yaml").read_bytes(),
         )
         response = self.client.post(f"{ADMIN}/workflowdraft/import/", {"file": upload})
         draft = WorkflowDraft.objects.get(key="building-permit-full")
@@ -548,6 +549,8 @@ def insert_instances(definition, count: int) -> None:
         "ended_at": None,
         "deadline_at": None,
         "awaiting_applicant_since": None,
+        "parent_run_id": None,
+        "root_id": None,
     }
 
     def prep(name, value):

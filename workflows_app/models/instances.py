@@ -1,7 +1,7 @@
 """Applications and their history: instances, step runs (tasks), events.
 
-The database enforces the invariants (valid statuses, one open step run per instance) so
-that no code path, however buggy, can store an impossible state.
+The database enforces the invariants (valid statuses, one open step run per lane, one child
+per workflow step run) so that no code path, however buggy, can store an impossible state.
 """
 
 import re
@@ -88,6 +88,15 @@ class WorkflowInstance(models.Model):
     deadline_at = models.DateTimeField(null=True, blank=True)
     # Set while an `applicant` step waits: the deadline does not run from then.
     awaiting_applicant_since = models.DateTimeField(null=True, blank=True)
+    # A child instance (a `workflow` step's sub-workflow): the parent's run that started it,
+    # and the top of its tree, whose row every change in the tree locks first
+    # (docs/parallel.md). Both empty for an instance nobody started.
+    parent_run = models.OneToOneField(
+        "StepRun", null=True, blank=True, on_delete=models.PROTECT, related_name="child"
+    )
+    root = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -135,6 +144,11 @@ class WorkflowInstance(models.Model):
         return self.status != Status.RUNNING
 
     @property
+    def root_id_or_own(self) -> int:
+        """The id of the top of this instance's tree (its own for an instance nobody started)."""
+        return self.root_id or self.pk
+
+    @property
     def tracker_url(self) -> str:
         return f"/track/{self.uuid}/"
 
@@ -150,6 +164,8 @@ class StepRun(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     instance = models.ForeignKey(WorkflowInstance, on_delete=models.CASCADE, related_name="runs")
     step_id = models.CharField(max_length=64)
+    # "" for the workflow's own steps, else the id of the branch the step belongs to.
+    lane = models.CharField(max_length=64, blank=True, default="", db_default="")
     state = models.CharField(max_length=20, choices=RunState, default=RunState.QUEUED)
     attempts = models.PositiveIntegerField(default=0, help_text=_("Dispatches made so far."))
     result = models.CharField(max_length=64, blank=True)
@@ -188,9 +204,9 @@ class StepRun(models.Model):
                 condition=Q(state__in=RunState.values), name="steprun_state_valid"
             ),
             models.UniqueConstraint(
-                fields=["instance"],
+                fields=["instance", "lane"],
                 condition=Q(state__in=OPEN_RUN_STATES),
-                name="one_open_step_run_per_instance",
+                name="one_open_run_per_lane",
             ),
         ]
         indexes = [
@@ -257,6 +273,7 @@ class Event(models.Model):
         RETRY_SCHEDULED = "retry_scheduled", _("Retry scheduled")
         REDELIVERED = "redelivered", _("Redelivered after a lost worker")
         WAITING = "waiting", _("Waiting for an answer")
+        CHILD_STARTED = "child_started", _("Sub-workflow started")
         TIMED_OUT = "timed_out", _("Timed out")
         ESCALATED = "escalated", _("Escalated")
         REMINDED = "reminded", _("Reminder sent")
