@@ -82,6 +82,20 @@ def payload_validator(definition_id: int) -> Draft202012Validator | None:
     return Draft202012Validator(schema) if schema else None
 
 
+def payload_problems(definition: WorkflowDefinition, payload: Any) -> list[str]:
+    """What the version's `input` schema says of a payload ("payload/address: ..."); [] if fine."""
+    validator = payload_validator(definition.pk)
+    if validator is None:
+        return []
+    errors = sorted(validator.iter_errors(payload), key=lambda e: list(e.absolute_path))
+    return [_schema_error(error) for error in errors]
+
+
+def _schema_error(error) -> str:
+    where = "/".join(str(part) for part in error.absolute_path)
+    return f"payload/{where}: {error.message}" if where else f"payload: {error.message}"
+
+
 # --- Services, assignees, callables, calendar -----------------------------------------------
 
 _SERVICES: dict[str, tuple[float, Any]] = {}
@@ -101,8 +115,14 @@ def get_service(name: str) -> Service:
 
 
 def service_of_step(spec: WorkflowSpec, step_id: str) -> Service:
-    """The service a step names."""
+    """The service a step names (UnknownService for a parallel or workflow step)."""
     return get_service(spec.step(step_id).service)
+
+
+def runs_service(spec: WorkflowSpec, step_id: str, kind: str) -> bool:
+    """Whether the step runs a service of this kind (never a parallel or workflow step)."""
+    step = spec.step(step_id)
+    return step.kind == "service" and get_service(step.service).kind == kind
 
 
 @lru_cache(maxsize=4096)
@@ -143,11 +163,9 @@ def get_calendar() -> working_time.Calendar:
 
 def accepted_types(instance: WorkflowInstance, step_id: str) -> tuple[str, ...]:
     """The document types a step takes: its request's file fields', or the default ones."""
-    if not step_id:
+    if not step_id or not runs_service(spec_of(instance), step_id, ServiceKind.APPLICANT):
         return DEFAULT_ACCEPT
     service = service_of_step(spec_of(instance), step_id)
-    if service.kind != ServiceKind.APPLICANT:
-        return DEFAULT_ACCEPT
     kinds = [kind for field in form_of(service) for kind in field.accept]
     return tuple(dict.fromkeys(kinds)) or DEFAULT_ACCEPT
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 from ..engine import REFUSAL, TransitionNotAllowed
 from ..models import RunState, ServiceKind, StepRun, WorkflowInstance
 from ..queries import catalog
+from . import branches
 from .execution import run_after_commit
 from .steps import finish_run, plan_move, record_late_answer
 
@@ -60,12 +61,14 @@ def complete_task(
     instance = run.instance
     data = dict(data or {})
     # Routing (its CEL conditions) is worked out before the transaction takes any lock.
-    planned = plan_move(instance, run.step_id, result, data) if run.is_open else None
+    # A branch's run is routed under its tree's lock (the other branches change the context).
+    plans = run.is_open and not branches.in_lane(instance, run)
+    planned = plan_move(instance, run.step_id, result, data) if plans else None
     try:
         with transaction.atomic():
-            if not _awaits_answer(run):
-                raise TransitionNotAllowed(_why_not_open(run))
-            claimed = finish_run(
+            if why := _refusal(run):
+                raise TransitionNotAllowed(why)
+            claimed_runs = finish_run(
                 run,
                 instance,
                 result,
@@ -77,12 +80,22 @@ def complete_task(
                 note=note,
                 planned=planned,
             )
-            if claimed is not None:
+            for claimed in claimed_runs:
                 run_after_commit(claimed)
     except TransitionNotAllowed as refused:
         record_late_answer(run=run, result=result, actor=actor, reason=str(refused))
         raise
     return instance
+
+
+def _refusal(run: StepRun) -> str | None:
+    """Why `run` takes no answer now, or None when it does."""
+    kind = catalog.spec_of(run.instance).step(run.step_id).kind
+    if kind == "parallel":
+        return f"step '{run.step_id}' finishes when its branches do, not by an answer"
+    if kind == "workflow":
+        return f"step '{run.step_id}' finishes when its sub-workflow does, not by an answer"
+    return None if _awaits_answer(run) else _why_not_open(run)
 
 
 def _awaits_answer(run: StepRun) -> bool:
@@ -99,4 +112,6 @@ def _why_not_open(run: StepRun) -> str:
         return f"task {run.pk} was already completed with '{run.result}'"
     if run.is_open:
         return f"task {run.pk} is not waiting for an answer (it is {run.state})"
+    if run.state == RunState.CANCELLED and run.error:
+        return f"task {run.pk} was cancelled: {run.error}"
     return f"task {run.pk} is closed ({run.state})"

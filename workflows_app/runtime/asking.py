@@ -17,6 +17,8 @@ from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 
 from ..engine import TransitionNotAllowed
 from ..models import Event, RunState, ServiceKind, Status, StepRun, WorkflowInstance
@@ -46,18 +48,18 @@ class TooManyLinks(Exception):
 
 def is_request(run: StepRun) -> bool:
     """Whether `run` is of a step that asks the applicant."""
-    service = catalog.service_of_step(catalog.spec_of(run.instance), run.step_id)
-    return service.kind == ServiceKind.APPLICANT
+    return catalog.runs_service(catalog.spec_of(run.instance), run.step_id, ServiceKind.APPLICANT)
 
 
 def ask_applicant(instance: WorkflowInstance, run: StepRun, *, now: datetime) -> None:
-    """In the transaction that opened `run`: pause the deadline, email the link after commit."""
+    """In the transaction that opened `run`: pause the deadline (unless a request in another
+    branch already paused it), email the link after commit."""
     changed = WorkflowInstance.objects.filter(pk=instance.pk, status=Status.RUNNING).update(
-        awaiting_applicant_since=now
+        awaiting_applicant_since=Coalesce(F("awaiting_applicant_since"), Value(now))
     )
     if not changed:
         raise TransitionNotAllowed(f"{instance.case_number} is no longer running")
-    instance.awaiting_applicant_since = now
+    instance.awaiting_applicant_since = instance.awaiting_applicant_since or now
     _email_link(instance, run)
 
 

@@ -35,7 +35,10 @@ MAX_WEBHOOK_ID = 200
 def verify_signed_callback(*, run, body: bytes, headers: Mapping[str, str]) -> str:
     """The signing service's actor name, once the signature, the time window and the id
     check out; CallbackRefused otherwise."""
-    service = catalog.service_of_step(catalog.spec_of(run.instance), run.step_id)
+    spec = catalog.spec_of(run.instance)
+    if spec.step(run.step_id).kind != "service":
+        raise CallbackRefused("unauthorized", f"step '{run.step_id}' takes no callbacks")
+    service = catalog.service_of_step(spec, run.step_id)
     try:
         webhook = webhook_for(service)
     except UnusableSecret as exc:

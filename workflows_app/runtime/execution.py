@@ -14,12 +14,13 @@ from uuid import UUID
 from django.conf import settings
 from django.db import transaction
 
-from ..engine import TransitionNotAllowed
+from ..engine import Position, TransitionNotAllowed
 from ..models import WorkflowInstance
 from ..queries import catalog
-from . import concurrency, dispatch
+from . import concurrency, dispatch, subworkflows
 from .guards import Claimed
-from .steps import claim_run, defer_run, open_next, record_late_answer, record_outcome
+from .opening import open_positions
+from .steps import claim_run, defer_run, record_late_answer, record_outcome
 
 
 def run_step(*, run_id: UUID, attempts: int) -> None:
@@ -28,31 +29,45 @@ def run_step(*, run_id: UUID, attempts: int) -> None:
 
 
 def run_claimed(claimed: Claimed | None, *, runner: str = "worker") -> bool:
-    """Call the service of a claimed run and record the outcome, then go on; False when a
-    run had moved on meanwhile (its answer is then recorded as late, nothing else)."""
-    while claimed is not None:
-        run, instance = claimed.run, claimed.instance
+    """Call the service of a claimed run and record the outcome, then go on with the runs
+    that outcome claimed here; False when a run had moved on meanwhile (its answer is then
+    recorded as late, nothing else)."""
+    pending, kept_up = ([claimed] if claimed else []), True
+    while pending:
+        current = pending.pop(0)
+        run, instance = current.run, current.instance
         step = catalog.spec_of(instance).step(run.step_id)
-        service = catalog.get_service(step.service)
-        with concurrency.slot(service, holder=f"{run.pk}:{run.attempts}") as free:
-            if not free:  # the service's calls in flight are at its limit: back to the queue
-                defer_run(claimed)
-                return True
-            outcome = dispatch.call(service=service, instance=instance, run=run, step=step)
         try:
-            claimed = record_outcome(claimed=claimed, outcome=outcome)
+            if step.kind == "workflow":
+                pending += subworkflows.start_child(current)
+                continue
+            outcome = _call(current, step)
+            if outcome is not None:
+                pending += record_outcome(claimed=current, outcome=outcome)
         except TransitionNotAllowed as moved_on:
             # Cancelled, timed out or redelivered while the call was in flight.
-            record_late_answer(run=run, result=outcome.result, actor=runner, reason=str(moved_on))
-            return False
-    return True
+            result = "" if step.kind == "workflow" else outcome.result
+            record_late_answer(run=run, result=result, actor=runner, reason=str(moved_on))
+            kept_up = False
+    return kept_up
 
 
-def open_for_caller(instance: WorkflowInstance, step_id: str, *, now) -> None:
-    """Open the step a start, a decision or a callback leads to; a python step then runs in
-    this process right after the commit (HMS_INLINE_PYTHON_STEPS)."""
-    claimed = open_next(instance, step_id, now=now, inline=settings.HMS_INLINE_PYTHON_STEPS)
-    if claimed is not None:
+def _call(claimed: Claimed, step) -> dispatch.Outcome | None:
+    """One call to the step's service; None when the service is at its limit of calls in
+    flight (the run goes back to the queue unrun)."""
+    run, service = claimed.run, catalog.get_service(step.service)
+    with concurrency.slot(service, holder=f"{run.pk}:{run.attempts}") as free:
+        if not free:
+            defer_run(claimed)
+            return None
+        return dispatch.call(service=service, instance=claimed.instance, run=run, step=step)
+
+
+def open_for_caller(instance: WorkflowInstance, positions: tuple[Position, ...], *, now) -> None:
+    """Open the steps a start leads to; python steps then run in this process right after
+    the commit (HMS_INLINE_PYTHON_STEPS)."""
+    inline = settings.HMS_INLINE_PYTHON_STEPS
+    for claimed in open_positions(instance, positions, now=now, inline=inline):
         run_after_commit(claimed)
 
 

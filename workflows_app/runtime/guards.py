@@ -12,7 +12,6 @@ from ..definitions import Duration
 from ..engine import TransitionNotAllowed
 from ..models import (
     Event,
-    RunState,
     Status,
     StepRun,
     WorkflowInstance,
@@ -57,11 +56,22 @@ def guarded(run: StepRun, expect: str, *, seen: dict[str, Any] | None = None, **
 
 
 def move_instance(
-    instance, from_step: str, move: engine.Move, *, context=None, decision=None, outcome=None, now
+    instance,
+    from_step: str,
+    move: engine.Move,
+    *,
+    context=None,
+    decision=None,
+    outcome=None,
+    now,
+    locked: bool = False,
+    still_asking: bool = False,
 ) -> None:
     """Set the instance's status and step, guarded by the step it is expected to be at, with
     the `decision` just made; an ending records its `outcome` (for a failure or a
-    cancellation, one without a decision)."""
+    cancellation, one without a decision). `locked`: the caller holds the row's lock and
+    read it afresh (branches.py), so only its running is checked; `still_asking`: a request
+    to the applicant stays open in another branch, so the deadline stays paused."""
     changes: dict[str, Any] = {
         "status": move.status,
         "current_step": move.step or "",
@@ -76,9 +86,11 @@ def move_instance(
         changes["outcome"] = outcome or outcomes.ending_outcome(move.status, from_step, at=now)
     if move.status == Status.FAILED:
         changes["error"] = {"step": from_step, "detail": move.error or "the step failed"}
-    changes |= clock.resumed_fields(instance, now)  # leaving a wait for the applicant
+    if not still_asking:
+        changes |= clock.resumed_fields(instance, now)  # leaving a wait for the applicant
+    at_step = {} if locked else {"current_step": from_step}
     changed = WorkflowInstance.objects.filter(
-        pk=instance.pk, status=Status.RUNNING, current_step=from_step
+        pk=instance.pk, status=Status.RUNNING, **at_step
     ).update(**changes)
     if not changed:
         raise TransitionNotAllowed(f"{instance.case_number} is no longer at step '{from_step}'")
@@ -86,12 +98,6 @@ def move_instance(
         setattr(instance, name, value)
     if move.status in notifications.APPLICANT_KINDS:
         notifications.applicant_update(instance, kind=move.status)
-
-
-def fail_step(run, instance, error: str, *, now, expect: str) -> None:
-    """The step failed for good: the run and the instance become `failed`, with the error."""
-    move_instance(instance, run.step_id, engine.Move(Status.FAILED, error=error), now=now)
-    guarded(run, expect, state=RunState.FAILED, error=error, ended_at=now, wake_at=None)
 
 
 def add_event(

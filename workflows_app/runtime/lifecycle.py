@@ -5,10 +5,12 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .. import engine
+from ..definitions import MAIN_LANE
 from ..engine import TransitionNotAllowed
 from ..models import (
     OPEN_RUN_STATES,
@@ -21,11 +23,12 @@ from ..models import (
     new_case_number,
 )
 from ..queries import catalog
-from . import clock
-from .execution import open_for_caller
+from . import branches, clock
+from .cancellation import cancel_children
+from .execution import open_for_caller, run_after_commit
 from .guards import add_event, move_instance
 from .notifications import email_problem
-from .steps import open_run
+from .opening import open_run
 
 
 class InvalidPayload(Exception):
@@ -80,18 +83,18 @@ def _create_instance(
     definition, payload, idempotency_key, digest, started_by, case_number
 ) -> WorkflowInstance:
     spec = catalog.spec_of(definition)
-    move = engine.start(spec)
+    plan = engine.begin(spec)
     instance = WorkflowInstance.objects.create(
         definition=definition,
         case_number=case_number,
         payload=dict(payload),
-        current_step=move.step,
+        current_step=plan.opens[0].step,
         deadline_at=clock.started(spec, timezone.now()),
         idempotency_key=idempotency_key or None,
         request_digest=digest,
         started_by=started_by,
     )
-    open_for_caller(instance, move.step, now=instance.created_at)
+    open_for_caller(instance, plan.opens, now=instance.created_at)
     return instance
 
 
@@ -114,57 +117,85 @@ def _check_payload(definition: WorkflowDefinition, payload: Mapping[str, Any]) -
     problems = []
     if why := email_problem(payload.get("email")):
         problems.append(f"payload/email: {why}")
-    validator = catalog.payload_validator(definition.pk)
-    if validator is not None:
-        errors = sorted(validator.iter_errors(payload), key=lambda e: list(e.absolute_path))
-        problems += [_schema_error(e) for e in errors]
+    problems += catalog.payload_problems(definition, payload)
     if problems:
         raise InvalidPayload(problems)
 
 
-def _schema_error(error) -> str:
-    where = "/".join(str(part) for part in error.absolute_path)
-    return f"payload/{where}: {error.message}" if where else f"payload: {error.message}"
-
-
 def cancel_instance(*, instance_id: int, reason: str, actor: str = "") -> WorkflowInstance:
-    """End a running instance as `cancelled`, closing its open step run."""
+    """End a running instance as `cancelled`: every open run of every branch, and its running
+    children; a child's parent then sees its workflow step fail."""
     now = timezone.now()
     with transaction.atomic():
-        instance = WorkflowInstance.objects.select_for_update().get(pk=instance_id)
+        instance = _locked(instance_id)
         if instance.is_finished:
             raise TransitionNotAllowed(
                 f"{instance.case_number} has already ended ({instance.status})"
             )
         step = instance.current_step
         move_instance(instance, step, engine.Move(Status.CANCELLED), now=now)
-        StepRun.objects.filter(instance=instance, state__in=OPEN_RUN_STATES).update(
-            state=RunState.CANCELLED, ended_at=now, wake_at=None
-        )
+        open_runs = StepRun.objects.filter(instance=instance, state__in=OPEN_RUN_STATES)
+        run_ids = list(open_runs.values_list("pk", flat=True))
+        open_runs.update(state=RunState.CANCELLED, error=reason, ended_at=now, wake_at=None)
         add_event(instance, None, Event.Type.CANCELLED, actor=actor, reason=reason, step=step)
+        ended = f"its parent {instance.case_number} was cancelled"
+        cancel_children(run_ids, reason=ended, now=now)
+        if instance.parent_run_id:
+            inline = settings.HMS_INLINE_PYTHON_STEPS
+            for claimed in branches.finish_parent_step(instance, now=now, inline=inline):
+                run_after_commit(claimed)
     return instance
 
 
 def retry_instance(*, instance_id: int, actor: str = "") -> WorkflowInstance:
-    """Resume a failed instance at its failed step with a fresh run."""
+    """Resume a failed instance where it was: its failed step and the branches its failure
+    cancelled get fresh runs (docs/parallel.md)."""
     now = timezone.now()
     with transaction.atomic():
-        instance = WorkflowInstance.objects.select_for_update().get(pk=instance_id)
+        instance = _locked(instance_id)
         step_id = (instance.error or {}).get("step", "")
         if instance.status != Status.FAILED or not step_id:
             raise TransitionNotAllowed(
                 f"{instance.case_number} is {instance.status}; only a failed instance can be retried"
             )
+        if instance.parent_run_id:
+            parent = instance.parent_run.instance.case_number
+            raise TransitionNotAllowed(
+                f"{instance.case_number} is a sub-workflow; retry its parent {parent}, which "
+                "starts it again"
+            )
+        positions = _open_at_failure(instance, step_id)
+        main = [step for lane, step in positions if lane == MAIN_LANE]
         WorkflowInstance.objects.filter(pk=instance.pk).update(
             status=Status.RUNNING,
-            current_step=step_id,
+            current_step=main[0],
             error=None,
             outcome=None,
             ended_at=None,
             updated_at=now,
         )
-        instance.status, instance.current_step, instance.error = Status.RUNNING, step_id, None
+        instance.status, instance.current_step, instance.error = Status.RUNNING, main[0], None
         instance.ended_at, instance.outcome = None, None
-        run = open_run(instance, step_id, now=now)
-        add_event(instance, run, Event.Type.RETRIED, actor=actor)
+        runs = [open_run(instance, step, now=now, lane=lane) for lane, step in positions]
+        add_event(instance, runs[0], Event.Type.RETRIED, actor=actor)
     return instance
+
+
+def _locked(instance_id: int) -> WorkflowInstance:
+    """The instance, its tree's root locked first (then the instance)."""
+    root_id = WorkflowInstance.objects.filter(pk=instance_id).values_list("root_id", flat=True)
+    if root := root_id.first():
+        WorkflowInstance.objects.select_for_update().filter(pk=root).exists()
+    return WorkflowInstance.objects.select_for_update().get(pk=instance_id)
+
+
+def _open_at_failure(instance: WorkflowInstance, step_id: str) -> list[tuple[str, str]]:
+    """(lane, step) of every run open when the instance failed: the failed step's, and
+    those its failure cancelled (closed in the same transaction), in definition order."""
+    spec = catalog.spec_of(instance)
+    cancelled = StepRun.objects.filter(
+        instance=instance, state=RunState.CANCELLED, ended_at=instance.ended_at
+    ).values_list("lane", "step_id")
+    found = {spec.lane_of(step_id): step_id, **dict(cancelled)}
+    found[spec.lane_of(step_id)] = step_id
+    return sorted(found.items(), key=lambda item: spec.order_of(item[1]))

@@ -10,6 +10,7 @@ compared in one normalised form (models.username_key: NFKC, case-folded, strippe
 
 from django.contrib.auth.models import AbstractBaseUser
 
+from ..definitions import MAIN_LANE
 from ..models import RunState, StepRun, username_key
 from ..queries import catalog
 
@@ -56,13 +57,16 @@ def may_act(user, run: StepRun) -> bool:
 
 def conflicted_usernames(run: StepRun) -> set[str]:
     """The applicant, and whoever completed the step before this one, of the same instance,
-    as username keys (models.username_key)."""
+    as username keys (models.username_key): in a branch, the step before it in its own branch
+    or before the branches began (a decision in a parallel branch is no step before this one)."""
     names = set()
     applicant = run.instance.payload.get(APPLICANT_FIELD)
     if isinstance(applicant, str) and applicant.strip():
         names.add(username_key(applicant))
     previous = (
-        StepRun.objects.filter(instance_id=run.instance_id, state=RunState.SUCCEEDED)
+        StepRun.objects.filter(
+            instance_id=run.instance_id, state=RunState.SUCCEEDED, lane__in=_lanes_up(run)
+        )
         .exclude(pk=run.pk)
         .order_by("-ended_at")
         .values_list("completed_by", flat=True)
@@ -71,3 +75,13 @@ def conflicted_usernames(run: StepRun) -> set[str]:
     if previous and previous.startswith("user:"):
         names.add(username_key(previous.removeprefix("user:")))
     return names
+
+
+def _lanes_up(run: StepRun) -> list[str]:
+    """The run's lane and the lanes its branch sits in, up to the main lane."""
+    spec, lane = catalog.spec_of(run.instance), run.lane
+    lanes = [lane]
+    while lane != MAIN_LANE:
+        lane = spec.lane_of(spec.fork_of(lane))
+        lanes.append(lane)
+    return lanes

@@ -32,10 +32,10 @@ class NotARequest(Exception):
 
 def form_of_run(run: StepRun) -> tuple[FormField, ...]:
     """What the request `run` asks; NotARequest for any other kind of step."""
-    service = catalog.service_of_step(catalog.spec_of(run.instance), run.step_id)
-    if service.kind != ServiceKind.APPLICANT:
+    spec = catalog.spec_of(run.instance)
+    if not catalog.runs_service(spec, run.step_id, ServiceKind.APPLICANT):
         raise NotARequest(f"step '{run.step_id}' is not a request to the applicant")
-    return catalog.form_of(service)
+    return catalog.form_of(catalog.service_of_step(spec, run.step_id))
 
 
 def answer_request(

@@ -1,7 +1,7 @@
 """Step runs: open one, claim it, record a dispatch outcome, route onwards."""
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from uuid import UUID
 
 from django.conf import settings
@@ -10,61 +10,16 @@ from django.db.models import F
 from django.utils import timezone
 
 from .. import engine
+from ..definitions import MAIN_LANE
 from ..engine import TransitionNotAllowed, earliest
-from ..models import Event, RunState, ServiceKind, Status, StepRun, WorkflowInstance
+from ..models import Event, RunState, Status, StepRun, WorkflowInstance
 from ..queries import catalog, outcomes
-from . import asking, notifications, queue
-from .assignment import assign, next_task_wake
+from . import branches
 from .dispatch import Outcome
-from .guards import (
-    Claimed,
-    add_event,
-    due_time,
-    fail_step,
-    guarded,
-    jitter,
-    lease,
-    move_instance,
-    redelivery,
-)
+from .guards import Claimed, add_event, guarded, jitter, lease, move_instance
+from .opening import open_next, open_positions, open_run
 
-
-def open_run(
-    instance: WorkflowInstance, step_id: str, *, now: datetime, inline: bool = False
-) -> StepRun:
-    """Create the run of `step_id`: a task for a person, or a dispatch (now, or inline)."""
-    step = catalog.spec_of(instance).step(step_id)
-    service = catalog.get_service(step.service)
-    due = due_time(step.timeout, now)
-    run = StepRun(instance=instance, step_id=step_id, due_at=due, created_at=now)
-    delegated = None
-    if service.kind == ServiceKind.HUMAN:
-        run.state, run.started_at = RunState.WAITING, now
-        delegated = assign(run, step.assignee or f"group:{service.group}", now=now)
-        run.wake_at = next_task_wake(run, window_start=now)
-    elif service.kind == ServiceKind.APPLICANT:
-        run.state, run.started_at, run.wake_at = RunState.WAITING, now, due
-    elif inline:
-        run.state, run.attempts, run.started_at = RunState.RUNNING, 1, now
-        run.wake_at = earliest(now + lease(), due)
-    else:
-        run.state, run.wake_at = RunState.QUEUED, earliest(now + redelivery(), due)
-        queue.enqueue_run(run.id, 0)
-    run.save(force_insert=True)
-    if delegated:
-        add_event(
-            instance,
-            run,
-            Event.Type.REASSIGNED,
-            to=delegated[1],
-            reason="out of office",
-            **{"from": delegated[0]},
-        )
-    if service.kind == ServiceKind.APPLICANT:
-        asking.ask_applicant(instance, run, now=now)
-    elif run.state == RunState.WAITING:
-        notifications.task_assigned(run, kind="assigned")
-    return run
+__all__ = ["claim_run", "fail_step", "finish_run", "open_next", "open_run", "record_outcome"]
 
 
 def claim_run(*, run_id: UUID, attempts: int) -> Claimed | None:
@@ -99,13 +54,13 @@ def defer_run(claimed: Claimed) -> None:
     )
 
 
-def record_outcome(*, claimed: Claimed, outcome: Outcome, inline: bool = True) -> Claimed | None:
-    """Apply one dispatch's outcome; return the next run when it should run inline here."""
+def record_outcome(*, claimed: Claimed, outcome: Outcome, inline: bool = True) -> list[Claimed]:
+    """Apply one dispatch's outcome; return the next runs that should run inline here."""
     run, instance = claimed.run, claimed.instance
     now = timezone.now()
     # Routing (its CEL conditions) is worked out before the transaction takes any lock.
     planned = None
-    if outcome.kind == "done":
+    if outcome.kind == "done" and not branches.in_lane(instance, run):
         planned = plan_move(instance, run.step_id, outcome.result, outcome.data)
     with transaction.atomic():
         match outcome.kind:
@@ -125,7 +80,7 @@ def record_outcome(*, claimed: Claimed, outcome: Outcome, inline: bool = True) -
                 _schedule_retry(run, instance, outcome, now=now)
             case _:
                 fail_step(run, instance, outcome.error, now=now, expect=RunState.RUNNING)
-    return None
+    return []
 
 
 def _schedule_retry(run: StepRun, instance: WorkflowInstance, outcome: Outcome, *, now) -> None:
@@ -162,7 +117,9 @@ def plan_move(instance, step_id: str, result: str, data) -> Planned:
     """The context and the move after `step_id` finishes with `result` (CEL conditions run
     here). Computed outside the transaction: the writes that apply it are guarded by the
     instance still being at `step_id` with this run open, and while it is, its context
-    cannot change, so the plan still holds when it is applied."""
+    cannot change, so the plan still holds when it is applied. Not for a run in a parallel
+    branch (the other branches change the context): that is routed under the tree's lock
+    (branches.py), within the same cost limit."""
     context = {**instance.context, step_id: data or {}}
     move = engine.advance(
         catalog.spec_of(instance), step_id, result, payload=instance.payload, context=context
@@ -183,43 +140,48 @@ def finish_run(
     reason: str = "",
     note: str = "",
     planned: Planned | None = None,
-) -> Claimed | None:
-    """Close `run` with `result`, route the instance, and open the next step's run."""
-    planned = planned or plan_move(instance, run.step_id, result, data)
-    context, move = planned.context, planned.move
-    spec = catalog.spec_of(instance)
+) -> list[Claimed]:
+    """Close `run` with `result`, route the instance, and open the next steps' runs."""
+    closing = {"result": result, "output": data or {}, "completed_by": actor}
+    closing |= {"reason": reason, "note": note}
     answer = outcomes.answer_document(run.step_id, result, data, reason=reason, at=now)
-    decides = run.is_for_a_person or result == engine.REFUSAL
-    outcome = None
-    if move.status in (Status.COMPLETED, Status.REJECTED):
-        # The answer that chose the end; after a step that merely came last (notify), the
-        # latest decision before it.
-        chosen = decides or engine.chosen_by_result(spec, run.step_id, result)
-        outcome = answer if chosen else (instance.decision or answer)
+    if branches.in_lane(instance, run):
+        return _finish_in_lane(
+            run, instance, result, data, closing, answer, state=state, now=now, inline=inline
+        )
+    # The main lane at a step other than a parallel one: no branch is open, so the guarded
+    # update of the instance (by its current step) is the lock, as for a seed-shaped workflow,
+    # and the move planned before the transaction (its conditions) still holds.
+    planned = planned or plan_move(instance, run.step_id, result, data)
+    spec = catalog.spec_of(instance)
+    plan = engine.after_result(
+        spec,
+        {MAIN_LANE: run.step_id},
+        run.step_id,
+        result,
+        payload=instance.payload,
+        context=planned.context,
+        move=planned.move,
+    )
+    decision, outcome = branches.decided(spec, instance, run, result, answer, plan.status)
+    move = main_move(plan)
     move_instance(
         instance,
         run.step_id,
         move,
-        context=context,
-        decision=answer if decides else None,
+        context=planned.context,
+        decision=decision,
         outcome=outcome,
         now=now,
     )
-    guarded(
-        run,
-        run.state,
-        state=state,
-        result=result,
-        output=data or {},
-        ended_at=now,
-        wake_at=None,
-        completed_by=actor,
-        reason=reason,
-        note=note,
-    )
-    if move.status != Status.RUNNING:
-        return None
-    return open_next(instance, move.step, now=now, inline=inline)
+    guarded(run, run.state, state=state, ended_at=now, wake_at=None, **closing)
+    return open_positions(instance, plan.opens, now=now, inline=inline)
+
+
+def main_move(plan: engine.Plan) -> engine.Move:
+    """The instance's move in a plan: its status, and the step its main lane opens."""
+    step = next((p.step for p in plan.opens if p.lane == MAIN_LANE), None)
+    return engine.Move(plan.status, step=step, error=plan.error)
 
 
 def lapse(run: StepRun, instance: WorkflowInstance, step, *, now) -> None:
@@ -227,27 +189,56 @@ def lapse(run: StepRun, instance: WorkflowInstance, step, *, now) -> None:
     reason = f"We did not receive an answer to “{step.display_title}” in time."
     output = {"reasons": [reason]}
     outcome = outcomes.answer_document(run.step_id, "timeout", output, at=now)
+    closing = {"result": "timeout", "output": output}
+    if branches.in_lane(instance, run):
+        locked = branches.lock(instance, run)
+        spec = catalog.spec_of(instance)
+        plan = engine.after_end(spec, locked.lanes, run.step_id, Status.REJECTED)
+        done = branches.Closing(run, RunState.SKIPPED, closing, outcome=outcome)
+        branches.finish(locked, done, plan, context=locked.instance.context, now=now, inline=False)
+        copy_state(locked.instance, instance)
+        return
     move_instance(instance, run.step_id, engine.Move(Status.REJECTED), outcome=outcome, now=now)
-    guarded(
-        run,
-        run.state,
-        state=RunState.SKIPPED,
-        result="timeout",
-        output=output,
-        ended_at=now,
-        wake_at=None,
+    guarded(run, run.state, state=RunState.SKIPPED, ended_at=now, wake_at=None, **closing)
+
+
+def _finish_in_lane(
+    run, instance, result, data, closing, answer, *, state, now, inline
+) -> list[Claimed]:
+    """finish_run for a branch's run, or any run of a child instance: under the tree's lock."""
+    locked = branches.lock(instance, run)
+    fresh, spec = locked.instance, catalog.spec_of(instance)
+    context = {**fresh.context, run.step_id: data or {}}
+    plan = engine.after_result(
+        spec, locked.lanes, run.step_id, result, payload=fresh.payload, context=context
     )
+    decision, outcome = branches.decided(spec, fresh, run, result, answer, plan.status)
+    done = branches.Closing(run, state, closing, decision=decision, outcome=outcome)
+    claimed = branches.finish(locked, done, plan, context=context, now=now, inline=inline)
+    copy_state(fresh, instance)
+    return claimed
 
 
-def open_next(instance, step_id: str, *, now, inline: bool) -> Claimed | None:
-    """Open the run of `step_id`; a python step comes back claimed when `inline` is asked."""
-    here = inline and _is_python(instance, step_id)
-    run = open_run(instance, step_id, now=now, inline=here)
-    return Claimed(run=run, instance=instance) if here else None
+def fail_step(run, instance, error: str, *, now, expect: str) -> None:
+    """The step failed for good: the run and the instance become `failed`, with the error;
+    the other branches' open runs are cancelled."""
+    if branches.in_lane(instance, run):
+        locked = branches.lock(instance, run)
+        spec = catalog.spec_of(instance)
+        plan = engine.after_failure(spec, locked.lanes, run.step_id, error)
+        done = branches.Closing(run, RunState.FAILED, {"error": error})
+        branches.finish(locked, done, plan, context=locked.instance.context, now=now, inline=False)
+        copy_state(locked.instance, instance)
+        return
+    move_instance(instance, run.step_id, engine.Move(Status.FAILED, error=error), now=now)
+    guarded(run, expect, state=RunState.FAILED, error=error, ended_at=now, wake_at=None)
 
 
-def _is_python(instance: WorkflowInstance, step_id: str) -> bool:
-    return catalog.service_of_step(catalog.spec_of(instance), step_id).kind == ServiceKind.PYTHON
+def copy_state(fresh: WorkflowInstance, caller: WorkflowInstance) -> None:
+    """Show the caller's object where the instance now stands."""
+    fields = ("status", "current_step", "context", "ended_at", "error", "updated_at")
+    for name in (*fields, "decision", "outcome"):
+        setattr(caller, name, getattr(fresh, name))
 
 
 def _await_callback(run: StepRun) -> None:

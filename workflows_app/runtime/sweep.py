@@ -17,9 +17,9 @@ from . import asking, queue
 from .assignment import task_timers
 from .callbacks import forget_old_webhooks
 from .escalation import escalate_due, escalate_task
-from .guards import add_event, due_time, fail_step, guarded, redelivery
+from .guards import add_event, due_time, guarded, redelivery
 from .schedules import beat
-from .steps import finish_run, lapse
+from .steps import fail_step, finish_run, lapse
 
 log = logging.getLogger(__name__)
 MAX_BULK_BATCHES = 50  # at most 10,000 set-wise escalations in one pass
@@ -41,9 +41,10 @@ def process_due(*, now: datetime | None = None, limit: int = 200) -> int:
         if not escalated:
             break
     due = StepRun.objects.filter(state__in=OPEN_RUN_STATES, wake_at__lte=now).order_by("wake_at")
-    for run_id, instance_id in due.values_list("pk", "instance_id")[:limit]:
+    rows = due.values_list("pk", "instance_id", "instance__root_id")[:limit]
+    for run_id, instance_id, root_id in rows:
         try:
-            acted += wake_run(run_id=run_id, instance_id=instance_id, now=now)
+            acted += wake_run(run_id=run_id, instance_id=instance_id, now=now, root_id=root_id)
         except TransitionNotAllowed:
             continue
         except Exception:  # noqa: BLE001 - one broken run must not stop the timers of all others
@@ -53,9 +54,12 @@ def process_due(*, now: datetime | None = None, limit: int = 200) -> int:
     return acted
 
 
-def wake_run(*, run_id: UUID, instance_id: int, now: datetime) -> bool:
-    """Handle one due run: re-dispatch, recover a lost worker's run, or apply its time-out."""
+def wake_run(*, run_id: UUID, instance_id: int, now: datetime, root_id: int | None = None) -> bool:
+    """Handle one due run: re-dispatch, recover a lost worker's run, or apply its time-out;
+    a child instance's run (`root_id`: the top of its tree) locks that root first."""
     with transaction.atomic():
+        if root_id and not _lock_root(root_id):
+            return False
         locked = WorkflowInstance.objects.select_for_update(skip_locked=True).filter(pk=instance_id)
         instance = locked.first()
         run = StepRun.objects.filter(pk=run_id, state__in=OPEN_RUN_STATES).first()
@@ -71,6 +75,12 @@ def wake_run(*, run_id: UUID, instance_id: int, now: datetime) -> bool:
         else:
             task_timers(run, instance, now=now)
     return True
+
+
+def _lock_root(root_id: int) -> bool:
+    """A child's tree is locked at its root first (docs/parallel.md); False when another
+    process holds it (the run is handled on a later pass)."""
+    return WorkflowInstance.objects.select_for_update(skip_locked=True).filter(pk=root_id).exists()
 
 
 def _redeliver(run: StepRun, instance: WorkflowInstance, *, now: datetime) -> None:
