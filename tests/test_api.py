@@ -453,6 +453,15 @@ class StatusTests(ApiCase):
         validate = StepRun.objects.get(instance=instance, step_id="validate")
         response = self.get(status_url(instance), token=self.token)
         assert response.status_code == 200
+        current_task = {
+            "taskId": str(task.pk),
+            "step": "approve",
+            "state": "waiting",
+            "assignee": "group:plan-reviewers",
+            "escalationLevel": 0,
+            "dueAt": iso(task.due_at),
+            "attempts": 0,
+        }
         assert response.json() == {
             "instanceId": str(instance.uuid),
             "caseNumber": instance.case_number,
@@ -504,15 +513,9 @@ class StatusTests(ApiCase):
                 },
             ],
             "events": [],
-            "currentTask": {
-                "taskId": str(task.pk),
-                "step": "approve",
-                "state": "waiting",
-                "assignee": "group:plan-reviewers",
-                "escalationLevel": 0,
-                "dueAt": iso(task.due_at),
-                "attempts": 0,
-            },
+            "currentTask": current_task,
+            "currentSteps": ["approve"],
+            "currentTasks": [current_task],
             "outcome": None,
             "deadline": None,
             "documents": [],

@@ -61,6 +61,8 @@ class StepView:
     title: str
     description: str
     state: str  # done, current, waiting, escalated, failed, skipped, upcoming
+    branch: str  # the branch the step belongs to, "" for the workflow's own steps
+    kind: str  # service, parallel or workflow
     started_at: datetime | None
     ended_at: datetime | None
     due_at: datetime | None
@@ -88,7 +90,8 @@ def step_views(instance: WorkflowInstance, runs: list[StepRun]) -> list[StepView
         if run.state != RunState.CANCELLED or run.step_id not in latest:
             latest[run.step_id] = run
     views = []
-    for step in catalog.spec_of(instance).steps:
+    spec = catalog.spec_of(instance)
+    for step in spec.all_steps:
         run = latest.get(step.id)
         if run is not None and run.state == RunState.CANCELLED:
             run = None  # a step whose only run was cancelled never happened, for the reader
@@ -97,7 +100,9 @@ def step_views(instance: WorkflowInstance, runs: list[StepRun]) -> list[StepView
                 id=step.id,
                 title=step.display_title,
                 description=step.description,
-                state=step_state(run),
+                state=step_state(run, kind=step.kind),
+                branch=spec.lane_of(step.id),
+                kind=step.kind,
                 started_at=run.started_at if run else None,
                 ended_at=run.ended_at if run else None,
                 due_at=run.due_at if run and run.is_open else None,
@@ -108,10 +113,13 @@ def step_views(instance: WorkflowInstance, runs: list[StepRun]) -> list[StepView
     return views
 
 
-def step_state(run: StepRun | None) -> str:
-    """The state word the status API uses for a step whose latest run is `run`."""
+def step_state(run: StepRun | None, *, kind: str = "service") -> str:
+    """The state word the status API uses for a step whose latest run is `run`; a parallel
+    step waiting for its branches, or a workflow step for its child, is `current`."""
     if run is None or run.state == RunState.CANCELLED:
         return "upcoming"
+    if kind != "service" and run.state in OPEN_RUN_STATES:
+        return "current"
     match run.state:
         case RunState.SUCCEEDED:
             return "done"
@@ -133,8 +141,41 @@ def history(runs: list[StepRun]) -> list[StepRun]:
 
 
 def open_run(runs: list[StepRun]) -> StepRun | None:
-    """The instance's open run, if any (there is at most one)."""
-    return next((run for run in runs if run.state in OPEN_RUN_STATES), None)
+    """The instance's first open run where work happens, in definition order, if any."""
+    return next(iter(working_runs(runs)), None)
+
+
+def working_runs(runs: list[StepRun]) -> list[StepRun]:
+    """The open runs where work happens (not parallel steps waiting for their branches), in
+    definition order: one for a single-lane instance, one per open branch otherwise."""
+    found = [run for run in runs if run.state in OPEN_RUN_STATES]
+    if not found:
+        return []
+    spec = catalog.spec_of(found[0].instance)
+    found = [run for run in found if spec.step(run.step_id).kind != "parallel"]
+    return sorted(found, key=lambda run: spec.order_of(run.step_id))
+
+
+def children_of(runs: list[StepRun]) -> dict:
+    """The child instance of each workflow step's run, by run id (one query, none when the
+    instance has no workflow step)."""
+    if not runs:
+        return {}
+    spec = catalog.spec_of(runs[0].instance)
+    asked = [run.pk for run in runs if spec.step(run.step_id).kind == "workflow"]
+    if not asked:
+        return {}
+    return {
+        child.parent_run_id: child
+        for child in WorkflowInstance.objects.filter(parent_run__in=asked)
+    }
+
+
+def parent_of(instance: WorkflowInstance) -> WorkflowInstance | None:
+    """The instance whose workflow step started this one (one query), or None."""
+    if not instance.parent_run_id:
+        return None
+    return WorkflowInstance.objects.filter(runs__pk=instance.parent_run_id).first()
 
 
 def deadline_of(instance: WorkflowInstance, *, now: datetime) -> engine.DeadlineState | None:

@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 document served at /api/openapi.json (tests check it matches the URLs)."""
 
-from . import openapi_requests
+from . import openapi_parallel, openapi_requests
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _UUID = {"type": "string", "format": "uuid"}
@@ -263,6 +263,8 @@ OPENAPI = {
                     "events",
                     "currentTask",
                     "outcome",
+                    "currentSteps",
+                    "currentTasks",
                 ],
                 "properties": {
                     "instanceId": _UUID,
@@ -292,6 +294,7 @@ OPENAPI = {
                         "properties": {"step": {"type": "string"}, "detail": {"type": "string"}},
                     },
                     **openapi_requests.STATUS_PROPERTIES,
+                    **openapi_parallel.STATUS_PROPERTIES,
                 },
             },
             "HistoryEntry": {
@@ -319,6 +322,7 @@ OPENAPI = {
                     "reason": {"type": "string", "description": "a person's reason"},
                     "note": {"type": "string", "description": "a person's note (staff only)"},
                     "error": {"type": "string"},
+                    **openapi_parallel.HISTORY_PROPERTIES,
                 },
             },
             "Outcome": {
@@ -355,6 +359,7 @@ OPENAPI = {
                     "endedAt": _TIME_OR_NULL,
                     "dueAt": _TIME_OR_NULL,
                     "result": _TEXT_OR_NULL,
+                    **openapi_parallel.STEP_PROPERTIES,
                 },
             },
             "Event": {

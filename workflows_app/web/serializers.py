@@ -22,23 +22,29 @@ def instance_status(
     runs = progress.runs_of(instance) if runs is None else runs
     events = progress.events_of(instance)
     definition = instance.pinned
-    current = progress.open_run(runs)
+    working = progress.working_runs(runs)  # as before: the open run of each open step
+    children = progress.children_of(runs)
     document = {
         "instanceId": str(instance.uuid),
         "caseNumber": instance.case_number,
         "workflowId": definition.key,
         "version": definition.version,
         "status": instance.status,
-        "currentStep": instance.current_step or None,
+        "currentStep": working[0].step_id if working else (instance.current_step or None),
+        "currentSteps": [run.step_id for run in working],
         "createdAt": iso(instance.created_at),
         "endedAt": iso(instance.ended_at),
         "trackerUrl": instance.tracker_url,
         "history": [_history_entry(run) for run in progress.history(runs)],
-        "steps": [_step(view) for view in progress.step_views(instance, runs)],
+        "steps": [_step(view, children) for view in progress.step_views(instance, runs)],
         "events": [_event(event) for event in events],
-        "currentTask": _task(current) if current else None,
+        "currentTask": _task(working[0]) if working else None,
+        "currentTasks": [_task(run) for run in working],
         "outcome": instance.outcome,
     }
+    if instance.parent_run_id:
+        parent = progress.parent_of(instance)
+        document["parentInstanceId"] = str(parent.uuid) if parent else None
     if instance.error:
         document["error"] = instance.error
     return document | request_fields(instance, private=private)
@@ -95,6 +101,9 @@ def without_people(document: dict[str, Any]) -> dict[str, Any]:
         "events": [{k: e[k] for k in ("type", "step", "time")} for e in document["events"]],
         "currentTask": document["currentTask"]
         and {k: v for k, v in document["currentTask"].items() if k != "assignee"},
+        "currentTasks": [
+            {k: v for k, v in task.items() if k != "assignee"} for task in document["currentTasks"]
+        ],
     }
 
 
@@ -107,6 +116,7 @@ def _public_entry(entry: dict[str, Any]) -> dict[str, Any]:
 def _history_entry(run: StepRun) -> dict[str, Any]:
     entry = {
         "step": run.step_id,
+        **({"branch": run.lane} if run.lane else {}),
         "result": run.result,
         "time": iso(run.ended_at),
         "state": run.state,
@@ -127,9 +137,13 @@ def _history_entry(run: StepRun) -> dict[str, Any]:
     return entry
 
 
-def _step(view: progress.StepView) -> dict[str, Any]:
+def _step(view: progress.StepView, children: dict) -> dict[str, Any]:
     # A step whose only run was cancelled reads `upcoming`: it shows no times either.
     ran = view.state != "upcoming"
+    extra: dict[str, Any] = {"branch": view.branch} if view.branch else {}
+    if view.kind == "workflow":
+        child = children.get(view.run.pk) if view.run else None
+        extra["childInstanceId"] = str(child.uuid) if child else None
     return {
         "id": view.id,
         "title": view.title,
@@ -138,7 +152,7 @@ def _step(view: progress.StepView) -> dict[str, Any]:
         "endedAt": iso(view.ended_at) if ran else None,
         "dueAt": iso(view.due_at) if ran else None,
         "result": (view.result or None) if ran else None,
-    }
+    } | extra
 
 
 def _event(event) -> dict[str, Any]:
