@@ -27,6 +27,7 @@ from django_htmx.middleware import HtmxDetails
 from ..models import StepRun, WorkflowInstance, case_number_key
 from ..queries import catalog, outcomes, progress, stats
 from ..runtime import notifications
+from . import timeline
 from .ratelimit import client_ip
 from .request_display import request_context
 from .throttle import CASE_LOOKUPS
@@ -48,6 +49,7 @@ STATE_LABELS = {
     "upcoming": _("Coming up"),
 }
 WAITING_FOR_REPLY = _("Waiting for a reply from another service")
+IN_BRANCHES = _("In progress: these happen at the same time")
 WAITING_FOR_YOU = _("Waiting for your answer")
 NOT_REACHED = _("Not reached")
 
@@ -115,6 +117,9 @@ class StepRow:
     label: str
     is_current: bool
     tone: str  # the badge's colour: the step's state, or the decision it made
+    branches: tuple = ()  # a parallel step's branches (timeline.Branch), side by side
+    child: WorkflowInstance | None = None  # a workflow step's child instance
+    level: int = 3  # the heading level of its title (deeper inside branches)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,16 +193,24 @@ def tracker_context(instance: WorkflowInstance, runs: list[StepRun], *, now: dat
     views = progress.step_views(instance, runs)
     verdict = outcomes.verdict(instance.outcome, instance.status) if instance.is_finished else ""
     decided_at = (instance.outcome or {}).get("step") if verdict in DECISION_LABELS else None
-    rows = [
-        _row(instance, view, verdict if view.id == decided_at and view.state == "done" else "")
+    flat = {
+        view.id: _row(
+            instance, view, verdict if view.id == decided_at and view.state == "done" else ""
+        )
         for view in views
+    }
+    rows = timeline.nest(catalog.spec_of(instance), flat, progress.children_of(runs))
+    currents = [
+        row for row in timeline.flatten(rows) if row.is_current and row.view.kind != "parallel"
     ]
-    current = next((row for row in rows if row.is_current), None)
+    current = currents[0] if currents else None
     return {
         "instance": instance,
         "workflow_name": catalog.spec_of(instance).display_name,
+        "parent": progress.parent_of(instance),
         "rows": rows,
         "current": current,
+        "currents": currents,
         "estimate": _estimate(instance, current.view, now) if current else None,
         "outcome": OUTCOMES[verdict or "running"],
         "verdict": verdict,
@@ -240,6 +253,8 @@ def _is_current(view: progress.StepView) -> bool:
 def _label(instance: WorkflowInstance, view: progress.StepView) -> str:
     if view.state == "upcoming" and instance.is_finished:
         return NOT_REACHED
+    if view.kind == "parallel" and view.state == "current":
+        return IN_BRANCHES
     if view.state == "waiting" and not view.run.is_for_a_person:
         return WAITING_FOR_YOU if instance.awaiting_applicant_since else WAITING_FOR_REPLY
     return STATE_LABELS[view.state]
