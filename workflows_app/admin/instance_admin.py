@@ -205,9 +205,8 @@ class WorkflowInstanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if obj is not None:
             runs = progress.runs_of(obj)
             kinds = dict(Service.objects.values_list("name", "kind"))
-            svg = diagram.render_svg(
-                catalog.spec_of(obj), kinds=kinds, current=obj.current_step or None
-            )
+            open_steps = [run.step_id for run in runs if run.is_open]  # one per branch
+            svg = diagram.render_svg(catalog.spec_of(obj), kinds=kinds, current=open_steps)
             context.update(
                 timeline=progress.step_views(obj, runs),
                 runs=runs,

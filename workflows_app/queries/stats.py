@@ -123,10 +123,14 @@ def _workflow_waits(
     escalations: dict[tuple[str, str], int],
     flagged: dict[tuple[str, str], int],
 ) -> WorkflowWaits:
-    titles = {step.id: step.display_title for step in catalog.spec_of(definition).steps}
+    spec = catalog.spec_of(definition)
+    # Every step where work waits, branches' steps included (a parallel step's own run only
+    # waits for its branches, which are counted).
+    joins = {step.id for step in spec.all_steps if step.kind == "parallel"}
+    titles = {step.id: step.display_title for step in spec.all_steps if step.id not in joins}
     # Instances still on an older version may wait at a step the newest version dropped.
     for key, step_id in [*waits, *escalations]:
-        if key == definition.key and step_id not in titles:
+        if key == definition.key and step_id not in titles and step_id not in joins:
             titles[step_id] = humanize(step_id)
     rows = []
     for step_id, title in titles.items():

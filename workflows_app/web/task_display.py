@@ -25,6 +25,7 @@ class TaskRow:
     run: StepRun
     case_number: str
     title: str
+    branch: str  # "Fire safety (Specialist reviews)" for a step inside a branch, else ""
     workflow: str
     waited: str
     time_left: str
@@ -120,12 +121,21 @@ def task_row(run: StepRun, now: datetime) -> TaskRow:
         run=run,
         case_number=run.instance.case_number,
         title=spec.step(run.step_id).display_title,
+        branch=branch_label(spec, run.lane),
         workflow=spec.display_name,
         waited=timesince(started, now, depth=2),
         time_left=time_left,
         overdue=overdue,
         url=reverse("workflows:task", args=[run.pk]),
     )
+
+
+def branch_label(spec, lane: str) -> str:
+    """Which branch a step belongs to, in words: "Fire safety (Specialist reviews)"; ""."""
+    if not lane:
+        return ""
+    fork = spec.step(spec.fork_of(lane)).display_title
+    return f"{spec.branch(lane).display_title} ({fork})"
 
 
 def _time_left(due: datetime | None, now: datetime) -> tuple[str, bool]:
