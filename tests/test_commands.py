@@ -67,8 +67,13 @@ class LoadWorkflowsTests(TestCase):
     def test_the_repositorys_workflows_load_together_with_their_services(self):
         out, _ = run("load_workflows", *WORKFLOWS)
         keys = sorted(WorkflowDefinition.objects.values_list("key", "version"))
-        assert keys == [("address-change", 1), ("building-permit", 1), ("building-permit-full", 1)]
-        assert Service.objects.count() == 6
+        assert keys == [
+            ("address-change", 1),
+            ("building-permit", 1),
+            ("building-permit-full", 1),
+            ("site-inspection", 1),
+        ]
+        assert Service.objects.count() == 8
         assert "workflow building-permit: published version 1 (3 steps)" in out
         assert out.strip().splitlines()[-1] == f"Loaded {len(WORKFLOWS)} file(s)."
 
@@ -76,7 +81,7 @@ class LoadWorkflowsTests(TestCase):
         run("load_workflows", *WORKFLOWS)
         out, _ = run("load_workflows", *WORKFLOWS)
         assert "workflow building-permit: unchanged (version 1)" in out
-        assert WorkflowDefinition.objects.count() == 3
+        assert WorkflowDefinition.objects.count() == 4
 
     def test_loading_a_changed_file_makes_a_new_version_and_keeps_the_old_one(self):
         run("load_workflows", *WORKFLOWS)

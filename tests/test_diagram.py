@@ -9,7 +9,9 @@ from workflows_app import definitions
 from workflows_app.authoring.diagram import render_svg
 
 ROOT = Path(__file__).resolve().parents[1]
-FULL = definitions.load_file(ROOT / "workflows" / "building-permit-full.yaml").workflows[0]
+FULL = definitions.load_file(
+    ROOT / "tests" / "fixtures" / "definitions" / "permit-single-lane.yaml"
+).workflows[0]
 SVG = "{http://www.w3.org/2000/svg}"
 KINDS = {"validationSvc": "http", "approvalSvc": "human", "notificationSvc": "python"}
 

@@ -18,7 +18,13 @@ DEMO_PUBLIC = ("building-permit",)
 DEMO_USERS = [
     # username, password, groups, is_superuser
     ("admin", "admin-demo-pw", [], True),
-    ("reviewer", "reviewer-demo-pw", ["plan-reviewers", "Reviewers"], False),
+    # The full example's parallel reviews and site inspection go to these groups too.
+    (
+        "reviewer",
+        "reviewer-demo-pw",
+        ["plan-reviewers", "fire-officers", "inspectors", "Reviewers"],
+        False,
+    ),
     ("backup", "backup-demo-pw", ["backup-reviewers", "Reviewers"], False),
     ("supervisor", "supervisor-demo-pw", ["Supervisors"], False),
 ]
