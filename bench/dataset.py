@@ -29,6 +29,31 @@ THREE_STEPS = {
     "id": "bench-three",
     "steps": [{"id": s, "service": "benchOkSvc"} for s in ("one", "two", "three")],
 }
+# Two human reviews after validation, one after the other or in parallel (docs/parallel.md):
+# the parallel one's cost in statements against the sequential one's (issue 15: at most 1.5x).
+SEQUENTIAL_REVIEWS = {
+    "id": "bench-reviews-in-sequence",
+    "steps": [
+        {"id": "validate", "service": "validationSvc"},
+        {"id": "zoning-review", "service": "approvalSvc"},
+        {"id": "fire-review", "service": "approvalSvc"},
+        {"id": "notify", "service": "notificationSvc"},
+    ],
+}
+PARALLEL_REVIEWS = {
+    "id": "bench-reviews-in-parallel",
+    "steps": [
+        {"id": "validate", "service": "validationSvc"},
+        {
+            "id": "reviews",
+            "parallel": [
+                {"id": "zoning", "steps": [{"id": "zoning-review", "service": "approvalSvc"}]},
+                {"id": "fire", "steps": [{"id": "fire-review", "service": "approvalSvc"}]},
+            ],
+        },
+        {"id": "notify", "service": "notificationSvc"},
+    ],
+}
 SERVICES = {
     "validationSvc": {"kind": "python", "callable": "workflows_app.builtin.accept"},
     "approvalSvc": {"kind": "human", "group": "plan-reviewers", "backup_group": "backup-reviewers"},
@@ -38,13 +63,14 @@ SERVICES = {
 
 
 def install_workflows() -> dict[str, WorkflowDefinition]:
-    """Register the services and publish the seed and the three-step workflow."""
+    """Register the services and publish the seed, the three-step workflow and the two
+    review shapes."""
     for name, fields in SERVICES.items():
         Service.objects.update_or_create(name=name, defaults=fields)
     for group in ("plan-reviewers", "backup-reviewers", "Supervisors"):
         Group.objects.get_or_create(name=group)
     published = {}
-    for document in (SEED, THREE_STEPS):
+    for document in (SEED, THREE_STEPS, SEQUENTIAL_REVIEWS, PARALLEL_REVIEWS):
         with transaction.atomic():
             spec = definitions.parse_definition(document, source="bench")
             published[document["id"]], _ = publishing.publish(spec)

@@ -144,6 +144,12 @@ def workers_only():
         settings.HMS_INLINE_PYTHON_STEPS = before
 
 
+REVIEW_SHAPES = {
+    "reviews_sequential": dataset.SEQUENTIAL_REVIEWS["id"],
+    "reviews_parallel": dataset.PARALLEL_REVIEWS["id"],
+}
+
+
 def counts(defs: dict, size: dict, *, notify: bool) -> dict:
     """Statements per instance by kind, on a cluster whose every process counts them."""
     log = RESULTS / f"sql-{os.getpid()}-{int(notify)}.log"
@@ -155,6 +161,8 @@ def counts(defs: dict, size: dict, *, notify: bool) -> dict:
     with Cluster("count", HMS_BENCH_SQL_LOG=str(log), HMS_NOTIFY_TASKS=str(notify).lower()) as c:
         engine_runs.automated(defs["bench-three"], 10)
         engine_runs.with_a_person(defs["building-permit"], 10)
+        for shape in REVIEW_SHAPES.values():
+            engine_runs.with_reviewers(defs[shape], 5)
         settle(c.proc.pid)
         mark = sqlcount.offset(log)
         time.sleep(size["idle_s"])
@@ -163,6 +171,10 @@ def counts(defs: dict, size: dict, *, notify: bool) -> dict:
             "three": lambda n: engine_runs.automated(defs["bench-three"], n),
             "seed": lambda n: engine_runs.with_a_person(defs["building-permit"], n),
             "task": lambda n: engine_runs.one_row_tasks(n),
+            **{
+                name: lambda n, key=key: engine_runs.with_reviewers(defs[key], n)
+                for name, key in REVIEW_SHAPES.items()
+            },
         }
         for name, job in jobs.items():
             if notify and name != "seed":

@@ -153,6 +153,22 @@ def _people(share: int, offset: int, definition) -> None:
     _wait(lambda: not open_.exists(), on_idle=lambda: _decide(_waiting(mine)))
 
 
+def with_reviewers(definition, count: int) -> None:
+    """Start `count` applications one after another; decide every task each one opens (in
+    any step or branch) until it has completed."""
+    for i in range(count):
+        with around():
+            instance, _ = runtime.start_instance(definition=definition, payload={"n": i})
+        tasks = StepRun.objects.filter(instance=instance, state=RunState.WAITING)
+        for _ in range(10):
+            waiting = list(tasks.exclude(assignee_group=None).values_list("pk", flat=True))
+            if not waiting:
+                break
+            _decide(waiting)
+    done = WorkflowInstance.objects.filter(definition=definition, status=Status.COMPLETED)
+    _wait(lambda: done.count() >= count)
+
+
 def with_a_person(definition, count: int, *, callers: int = 1) -> float:
     """Instances per second of the seed's shape, a person deciding each task as it appears."""
     base = _last_pk()

@@ -116,6 +116,7 @@ def _engine_rows(name: str, engine: dict, backend: str) -> list[Row]:
             "",
             "",
         ),
+        _reviews_row(name, sql),
         Row(
             "Task emails on (HMS_NOTIFY_TASKS), seed shape",
             name,
@@ -153,6 +154,26 @@ def _engine_rows(name: str, engine: dict, backend: str) -> list[Row]:
             "",
         ),
     ]
+
+
+def _reviews_row(name: str, sql: dict) -> Row:
+    """Two human reviews in parallel against the same two in sequence (docs/parallel.md)."""
+    par, seq = sql.get("reviews_parallel"), sql.get("reviews_sequential")
+    if not par or not seq:
+        return Row(
+            "SQL per instance, two reviews in parallel", name, "not measured", "", "", "", ""
+        )
+    ours, base = par.get("engine", 0), seq.get("engine", 0)
+    ratio = ours / base if base else float("nan")
+    return Row(
+        "SQL per instance, two reviews in parallel (data statements)",
+        name,
+        f"{ours:.1f} engine + {par.get('broker', 0):.1f} broker",
+        f"in sequence: {base:.1f} + {seq.get('broker', 0):.1f} broker",
+        f"{ratio:.2f}×",
+        "≤ 1.5×",
+        _check(ratio, 1.5, at_most=True),
+    )
 
 
 def _task_latency(samples: dict) -> str:

@@ -14,7 +14,13 @@ from django.db import connection
 from django.test import TestCase, override_settings
 from django.test.utils import CaptureQueriesContext
 
-from tests.factories import make_definition, make_seed_services, make_token, simple_workflow
+from tests.factories import (
+    make_definition,
+    make_seed_services,
+    make_service,
+    make_token,
+    simple_workflow,
+)
 from workflows_app import runtime, tasks
 from workflows_app.models import RunState, Status, StepRun
 
@@ -145,3 +151,77 @@ class StatementsPerRequestTests(TestCase):
         assert response.status_code == 200
         # The instance with its runs (one join), the token, its events, its documents.
         assert len(statements) == 4, statements
+
+
+SEQUENTIAL_REVIEWS = {
+    "id": "sequential-reviews",
+    "steps": [
+        {"id": "validate", "service": "okSvc"},
+        {"id": "zoning-review", "service": "approvalSvc"},
+        {"id": "fire-review", "service": "approvalSvc"},
+        {"id": "notify", "service": "okSvc"},
+    ],
+}
+PARALLEL_REVIEWS = {
+    "id": "parallel-reviews",
+    "steps": [
+        {"id": "validate", "service": "okSvc"},
+        {
+            "id": "reviews",
+            "parallel": [
+                {"id": "zoning", "steps": [{"id": "zoning-review", "service": "approvalSvc"}]},
+                {"id": "fire", "steps": [{"id": "fire-review", "service": "approvalSvc"}]},
+            ],
+        },
+        {"id": "notify", "service": "okSvc"},
+    ],
+}
+
+
+@override_settings(HMS_NOTIFY_TASKS=False)
+class ParallelReviewsTests(TestCase):
+    """A seed-shaped workflow with two human reviews, one after the other or in parallel
+    (docs/parallel.md), on the default path: the start runs validate in the caller, each
+    decision the steps after it. The parallel one pays for its join: the parallel step's own
+    run, the tree's lock and the read of the open runs in a branch."""
+
+    def setUp(self):
+        patcher = patch("workflows_app.runtime.queue.async_task")
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        make_service("okSvc")
+        make_service("approvalSvc", "human")
+
+    def count(self, call) -> int:
+        with (
+            CaptureQueriesContext(connection) as queries,
+            self.captureOnCommitCallbacks(execute=True),
+        ):
+            call()
+        return len(data_statements(queries))
+
+    def life(self, document) -> dict[str, int]:
+        definition = make_definition(document)
+        holder: dict = {}
+
+        def begin():
+            holder["instance"], _ = runtime.start_instance(definition=definition, payload={})
+
+        phases = {"start": self.count(begin)}
+        for step in ("zoning-review", "fire-review"):
+            run = StepRun.objects.get(instance=holder["instance"], step_id=step)
+            phases[step] = self.count(
+                lambda run=run: runtime.complete_task(
+                    run_id=run.pk, result="approved", actor="user:rev"
+                )
+            )
+        holder["instance"].refresh_from_db()
+        assert holder["instance"].status == Status.COMPLETED
+        return phases
+
+    def test_two_parallel_reviews_cost_at_most_one_and_a_half_times_the_sequential_ones(self):
+        self.life(SEQUENTIAL_REVIEWS), self.life(PARALLEL_REVIEWS)  # warm the caches
+        sequential, parallel = self.life(SEQUENTIAL_REVIEWS), self.life(PARALLEL_REVIEWS)
+        print(f"statements: sequential {sequential}, parallel {parallel}")
+        assert sum(parallel.values()) <= 1.5 * sum(sequential.values())
+        assert (sum(sequential.values()), sum(parallel.values())) == (15, 21)
