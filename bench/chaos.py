@@ -66,11 +66,16 @@ SERVICES = """services:
   chaosReviewSvc: {{ kind: human, group: chaos-reviewers }}
   chaosOkSvc:     {{ kind: python, callable: "workflows_app.builtin.accept" }}
 """
+# A person's review and a flaky service's score run in parallel branches (docs/parallel.md):
+# kills, retries and redeliveries inside a branch, decisions racing workers to the join, and a
+# refusal in one branch cancelling the other.
 WORKFLOW = """id: chaos
 steps:
   - { id: fetch, service: flakySvc, retry: { max: 3, backoff: 1s } }
-  - { id: review, service: chaosReviewSvc, on: { rejected: reject } }
-  - { id: score, service: flakySvc, retry: { max: 3, backoff: 1s } }
+  - id: checks
+    parallel:
+      - { id: by-person, steps: [{ id: review, service: chaosReviewSvc, on: { rejected: reject } }] }
+      - { id: by-service, steps: [{ id: score, service: flakySvc, retry: { max: 3, backoff: 1s } }] }
   - { id: notify, service: chaosOkSvc }
 """
 WORKDIR = common.ROOT / "var" / "chaos"
@@ -216,8 +221,11 @@ class Chaos:
             waiting = StepRun.objects.filter(step_id="review", state=RunState.WAITING)
             for run_id in list(waiting.values_list("pk", flat=True)[:50]):
                 result = "rejected" if rng.random() < REJECT_SHARE else "approved"
+                reason = "chaos: refused" if result == "rejected" else ""  # a refusal says why
                 try:
-                    runtime.complete_task(run_id=run_id, result=result, actor="chaos-driver")
+                    runtime.complete_task(
+                        run_id=run_id, result=result, reason=reason, actor="chaos-driver"
+                    )
                 except Exception as exc:  # noqa: BLE001 - reported; the run then fails its checks
                     self.log(f"driver: completing {run_id} failed: {exc!r}")
             time.sleep(0.3)
@@ -287,7 +295,16 @@ def _facts(definition: Any, chaos: Chaos) -> Facts:
         i["id"]: {**i, "uuid": str(i["uuid"])}
         for i in rows.values("id", "uuid", "status", "current_step", "error")
     }
-    fields = ("instance_id", "step_id", "state", "attempts", "result", "output", "created_at")
+    fields = (
+        "instance_id",
+        "step_id",
+        "lane",
+        "state",
+        "attempts",
+        "result",
+        "output",
+        "created_at",
+    )
     runs = {
         str(r.pop("id")): r for r in StepRun.objects.filter(instance__in=rows).values("id", *fields)
     }
@@ -297,7 +314,8 @@ def _facts(definition: Any, chaos: Chaos) -> Facts:
     )
     return Facts(
         steps=list(spec.step_ids),
-        http_steps={s.id: s.retry.max for s in spec.steps if s.service == "flakySvc"},
+        http_steps={s.id: s.retry.max for s in spec.all_steps if s.service == "flakySvc"},
+        lanes=_lanes(spec),
         started=list(chaos.started),
         instances=instances,
         runs=runs,
@@ -311,6 +329,14 @@ def _facts(definition: Any, chaos: Chaos) -> Facts:
         kills=chaos.kills,
         workers_per_cluster=WORKERS,
     )
+
+
+def _lanes(spec: Any) -> dict[str, list[str]]:
+    """Each lane's steps in order: the workflow's own, then each branch's."""
+    lanes = {"": list(spec.step_ids)}
+    for branch_id in spec.branch_ids:
+        lanes[branch_id] = [step.id for step in spec.branch(branch_id).steps]
+    return lanes
 
 
 def _report(definition: Any, chaos: Chaos, duration: float, health: dict) -> int:

@@ -38,6 +38,9 @@ class Facts:
     kills: int
     workers_per_cluster: int
     task_timeouts: int  # workers django-q2 replaced after a task overran its time-out
+    # Each lane's steps in order (docs/parallel.md): the workflow's own list under "", and
+    # each parallel branch's under its id. Empty: one lane, `steps`.
+    lanes: dict[str, list[str]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
     def problem(self, text: str) -> None:
@@ -70,7 +73,8 @@ def _no_lost_instance(facts: Facts) -> None:
 
 
 def _history_is_whole(facts: Facts, pk: int, instance: dict, runs: list[dict]) -> None:
-    """Terminal; no open run left; each step once, in the definition's order, no gap."""
+    """Terminal; no open run left; in each lane (the workflow's own steps, each parallel
+    branch) each step once, in the definition's order, no gap."""
     status, where = instance["status"], f"instance {pk}"
     if status not in TERMINAL:
         state = runs[-1]["state"] if runs else "no run"
@@ -78,25 +82,39 @@ def _history_is_whole(facts: Facts, pk: int, instance: dict, runs: list[dict]) -
         return
     if open_runs := [r["step_id"] for r in runs if r["state"] in OPEN]:
         facts.problem(f"{where} ended {status} with open runs {open_runs} (orphaned task)")
-    order = [r["step_id"] for r in runs]
-    if order != facts.steps[: len(order)]:
-        facts.problem(f"{where} history {order} is not {facts.steps} in order (gap or repeat)")
-        return
-    if any(r["state"] != "succeeded" for r in runs[:-1]):
-        facts.problem(f"{where}: a step before the last did not succeed: {_states(runs)}")
-    _ending_fits(facts, where, instance, runs)
+    by_lane: dict[str, list[dict]] = defaultdict(list)
+    for run in runs:
+        by_lane[run.get("lane", "")].append(run)
+    lanes = facts.lanes or {"": facts.steps}
+    for lane, lane_runs in by_lane.items():
+        order, expected = [r["step_id"] for r in lane_runs], lanes.get(lane, [])
+        if order != expected[: len(order)]:
+            facts.problem(f"{where} history {order} is not {expected} in order (gap or repeat)")
+            return
+        if any(r["state"] != "succeeded" for r in lane_runs[:-1]):
+            facts.problem(f"{where}: a step before the last did not succeed: {_states(runs)}")
+    _ending_fits(facts, where, instance, runs, [lane_runs[-1] for lane_runs in by_lane.values()])
 
 
-def _ending_fits(facts: Facts, where: str, instance: dict, runs: list[dict]) -> None:
-    last = runs[-1] if runs else None
+def _ending_fits(
+    facts: Facts, where: str, instance: dict, runs: list[dict], lasts: list[dict]
+) -> None:
+    """The end fits the last run of each lane: all done; a refusal; the failed step's run
+    (the other lanes' last runs then succeeded or were cancelled)."""
+    total = sum(len(steps) for steps in (facts.lanes or {"": facts.steps}).values())
+    others_fine = lambda end: all(  # noqa: E731
+        r is end or r["state"] in ("succeeded", "cancelled") for r in lasts
+    )
     match instance["status"]:
         case "completed":
-            ok = len(runs) == len(facts.steps) and last["state"] == "succeeded"
+            ok = len(runs) == total and all(r["state"] == "succeeded" for r in runs)
         case "rejected":
-            ok = last is not None and last["result"] == "rejected"
+            ending = [r for r in lasts if r["result"] == "rejected"]
+            ok = bool(ending) and others_fine(ending[0])
         case "failed":
             step = (instance["error"] or {}).get("step")
-            ok = last is not None and last["state"] == "failed" and last["step_id"] == step
+            ending = [r for r in lasts if r["state"] == "failed" and r["step_id"] == step]
+            ok = bool(ending) and others_fine(ending[0])
         case _:
             ok = False  # nobody cancels in the chaos run
     if not ok:
@@ -145,7 +163,9 @@ def _requests_fit_run(facts: Facts, key: str, run: dict, lines: list[dict]) -> N
     recorded = (run["output"] or {}).get("attempt") if run["state"] == "succeeded" else None
     if run["state"] == "succeeded" and recorded not in answered:
         facts.problem(f"{where} succeeded with attempt {recorded}; the service answered {answered}")
-    if len(answered - {recorded}) > redelivered:
+    # A run that another branch's refusal or failure cancelled while its request was in
+    # flight gets its answer too late (recorded as a late answer): nothing is lost.
+    if len(answered - {recorded}) > redelivered and run["state"] != "cancelled":
         facts.problem(f"{where}: answers {sorted(answered)} lost without a redelivery")
 
 

@@ -140,6 +140,65 @@ class ChaosChecksTests(SimpleTestCase):
         assert verify(facts) == []
 
 
+LANES = {"": ["fetch", "checks", "notify"], "by-person": ["review"], "by-service": ["score"]}
+
+
+def parallel_history(status: str = "completed", **runs) -> Facts:
+    """One instance of the parallel chaos shape (docs/parallel.md): review and score in
+    branches of `checks`; `runs` replaces or adds runs by key."""
+    facts = completed_history()
+    facts.steps, facts.lanes = LANES[""], LANES
+    facts.runs = {
+        "f": run(1, "fetch", 0, attempts=2, output={"attempt": 2}),
+        "c": run(1, "checks", 1, attempts=0),
+        "r": run(1, "review", 2, attempts=0, result="approved", lane="by-person"),
+        "s": run(1, "score", 2, output={"attempt": 1}, lane="by-service"),
+        "n": run(1, "notify", 4),
+        **runs,
+    }
+    facts.runs = {key: value for key, value in facts.runs.items() if value}
+    facts.instances[1]["status"] = status
+    return facts
+
+
+class ParallelChaosChecksTests(SimpleTestCase):
+    def test_a_whole_parallel_history_has_no_problem(self):
+        assert verify(parallel_history()) == []
+
+    def test_a_refusal_in_one_branch_with_the_other_cancelled_fits(self):
+        refused = run(1, "review", 2, attempts=0, result="rejected", lane="by-person")
+        cancelled = run(1, "score", 2, state="cancelled", attempts=0, lane="by-service")
+        gone = run(1, "checks", 1, state="cancelled", attempts=0)
+        facts = parallel_history("rejected", r=refused, c=gone, n=None)
+        facts.runs["s"] = cancelled
+        facts.log = [request("f", 1, "error"), request("f", 2)]
+        assert verify(facts) == []
+
+    def test_an_answer_to_a_run_another_branch_cancelled_is_not_lost(self):
+        refused = run(1, "review", 2, attempts=0, result="rejected", lane="by-person")
+        cancelled = run(1, "score", 2, state="cancelled", lane="by-service")
+        gone = run(1, "checks", 1, state="cancelled", attempts=0)
+        facts = parallel_history("rejected", r=refused, c=gone, n=None)
+        facts.runs["s"] = cancelled  # its request was answered after the cancellation
+        assert verify(facts) == []
+        facts.runs["s"]["state"] = "succeeded"
+        assert "lost without a redelivery" in " ".join(verify(facts))
+
+    def test_a_branch_step_run_twice_is_reported(self):
+        again = run(1, "review", 3, attempts=0, result="approved", lane="by-person")
+        problems = verify(parallel_history(r2=again))
+        assert problems == [
+            "instance 1 history ['review', 'review'] is not ['review'] in order (gap or repeat)"
+        ]
+
+    def test_a_completed_instance_without_its_join_is_reported(self):
+        problems = verify(parallel_history(c=None))
+        assert problems == [
+            "instance 1 history ['fetch', 'notify'] is not ['fetch', 'checks', 'notify'] in "
+            "order (gap or repeat)"
+        ]
+
+
 @pytest.mark.integration
 @pytest.mark.postgres
 def test_small_chaos_run_on_postgresql_and_redis_keeps_every_invariant():
