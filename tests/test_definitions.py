@@ -286,7 +286,10 @@ class WorkflowProblemTests(SimpleTestCase):
 
     def test_a_name_that_is_not_text_is_reported(self):
         problem = only_problem(workflow(name=["a"]))
-        assert (problem.message, problem.field) == ("name must be text, not a list", "name")
+        assert (problem.message, problem.field) == (
+            "name must be text or a map of language to text ({en: ..., es: ...}), not a list",
+            "name",
+        )
 
     def test_public_must_be_a_boolean(self):
         problem = only_problem(workflow(public="yes"))
@@ -383,7 +386,11 @@ class StepProblemTests(SimpleTestCase):
 
     def test_a_title_that_is_not_text_is_reported(self):
         problem = only_problem(workflow(step(title=3)))
-        assert (problem.message, problem.field) == ("title must be text, not the number 3", "title")
+        assert (problem.message, problem.field) == (
+            "title must be text or a map of language to text ({en: ..., es: ...}), "
+            "not the number 3",
+            "title",
+        )
 
     def test_a_bad_timeout_says_which_notations_work(self):
         problem = only_problem(workflow(step(timeout="48x")))

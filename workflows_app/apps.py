@@ -9,9 +9,13 @@ class WorkflowsConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
         from django.core.exceptions import ImproperlyConfigured
+        from django.utils.translation import get_language
         from django_q.signals import post_spawn
 
-        from .definitions import parse_size
+        from .definitions import languages, parse_size
+
+        # Language maps in definitions use the site's languages; shown in the active one.
+        languages.configure(codes=[code for code, _ in settings.LANGUAGES], active=get_language)
 
         try:
             parse_size(settings.HMS_MAX_UPLOAD)

@@ -26,6 +26,7 @@ from ..definitions import (
     ServiceSpec,
     WorkflowSpec,
     load_file,
+    localized,
 )
 from ..models import Service, WorkflowDefinition
 from ..queries import addresses, catalog
@@ -260,7 +261,7 @@ def publish(
     definition = WorkflowDefinition.objects.create(
         key=spec.id,
         version=latest.version + 1 if latest else 1,
-        name=spec.name,
+        name=localized(spec.name),  # the default language: the first entry of a map
         public=spec.public,
         source=dict(spec.source),
         digest=digest,

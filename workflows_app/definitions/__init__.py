@@ -13,6 +13,7 @@ numbers) and loading (load_text, load_file).
 from .durations import Duration, parse_duration
 from .flow_rules import BRANCH_FIELDS, PARALLEL_FIELDS, WORKFLOW_STEP_FIELDS
 from .form_rules import DEFAULT_ACCEPT, DOCUMENT_TYPES, FIELD_TYPES
+from .languages import in_language, localized
 from .loading import load_file, load_text
 from .problems import InvalidDefinition, Problem, Reference
 from .route_rules import CEL_VARIABLES
@@ -32,7 +33,6 @@ from .specs import (
     WorkflowSpec,
     digest_of,
     humanize,
-    localized,
 )
 from .step_rules import MAX_RETRIES, ON_TIMEOUT_ACTIONS, STEP_FIELDS
 from .workflow_rules import WORKFLOW_FIELDS, parse_definition
@@ -73,6 +73,7 @@ __all__ = [
     "load_file",
     "load_text",
     "localized",
+    "in_language",
     "parse_definition",
     "parse_duration",
     "parse_services",

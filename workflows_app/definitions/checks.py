@@ -74,15 +74,6 @@ def check_choice(value: Any, choices: Sequence[str], path: tuple, report: Report
     return False
 
 
-def check_text(data: Mapping, key: str, path: tuple, report: Report) -> str:
-    """An optional text field; "" when absent or wrong (wrong is reported)."""
-    value = data.get(key, "")
-    if value is None or isinstance(value, str):
-        return value or ""
-    report.add((*path, key), f"{key} must be text, not {describe(value)}")
-    return ""
-
-
 def check_duration(
     value: Any, path: tuple, report: Report, *, wall_clock: bool = False
 ) -> Duration | None:

@@ -6,7 +6,8 @@ published versions: authoring/publishing.py checks those."""
 from collections.abc import Mapping
 from typing import Any
 
-from .checks import WORKFLOW_KEY, check_choice, check_keys, check_text, describe
+from .checks import WORKFLOW_KEY, check_choice, check_keys, describe
+from .languages import check_text_map
 from .problems import Report
 from .route_rules import check_next, check_on
 from .specs import JOIN_MODES, BranchSpec, StepSpec
@@ -60,8 +61,8 @@ def _check_parallel_step(raw: Mapping, path: tuple, report: Report) -> StepSpec 
     return StepSpec(
         step_id,
         "",
-        title=check_text(raw, "title", path, report),
-        description=check_text(raw, "description", path, report),
+        title=check_text_map(raw.get("title"), (*path, "title"), report),
+        description=check_text_map(raw.get("description"), (*path, "description"), report),
         next=nxt,
         conditions=conditions,
         parallel=branches,
@@ -91,8 +92,8 @@ def _check_workflow_step(raw: Mapping, path: tuple, report: Report) -> StepSpec 
     return StepSpec(
         step_id,
         "",
-        title=check_text(raw, "title", path, report),
-        description=check_text(raw, "description", path, report),
+        title=check_text_map(raw.get("title"), (*path, "title"), report),
+        description=check_text_map(raw.get("description"), (*path, "description"), report),
         next=nxt,
         conditions=conditions,
         on=on,
@@ -142,7 +143,7 @@ def _check_branch(raw: Any, path: tuple, report: Report) -> BranchSpec | None:
     branch_id = check_step_id(raw, path, report, what="branch")
     if branch_id:
         report.branch_labels[path] = branch_id
-    title = check_text(raw, "title", path, report)
+    title = check_text_map(raw.get("title"), (*path, "title"), report)
     steps = raw.get("steps")
     if not isinstance(steps, list) or not steps:
         shown = "empty" if isinstance(steps, list) else f"{describe(steps)}, not a list"

@@ -5,6 +5,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .checks import check_choice, check_keys, describe, suggest
+from .languages import check_text_map
 from .problems import Report
 from .sizes import parse_size
 from .specs import FormField
@@ -17,7 +18,6 @@ DEFAULT_ACCEPT = ("pdf", "png", "jpg")
 _ALIASES = {"jpeg": "jpg", "tiff": "tif"}
 _ONLY_FOR = {"choices": "choice", "accept": "file", "maxSize": "file"}
 _FIELD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
-_LANGUAGE = re.compile(r"[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})?")
 
 
 def check_form(raw: Mapping, path: tuple, report: Report) -> tuple[FormField, ...]:
@@ -61,7 +61,11 @@ def _check_field(raw: Any, path: tuple, report: Report) -> FormField | None:
     required = raw.get("required", False)
     if not isinstance(required, bool):
         report.add((*path, "required"), f"required must be true or false, not {describe(required)}")
-    label = check_label(raw.get("label"), (*path, "label"), report) if "label" in raw else ""
+    label = (
+        check_text_map(raw.get("label"), (*path, "label"), report, required=True)
+        if "label" in raw
+        else ""
+    )
     choices = _check_choices(raw, path, report) if kind == "choice" else ()
     accept = _check_accept(raw.get("accept"), (*path, "accept"), report) if kind == "file" else ()
     max_size = None
@@ -89,27 +93,6 @@ def _check_name(value: Any, path: tuple, report: Report) -> str | None:
     return None
 
 
-def check_label(value: Any, path: tuple, report: Report) -> str | Mapping[str, str]:
-    """Text, or a non-empty map of language code to text ({en: Site plan, es: Plano})."""
-    if isinstance(value, str) and value.strip():
-        return value
-    if isinstance(value, Mapping) and value:
-        for code, text in value.items():
-            if not isinstance(code, str) or not _LANGUAGE.fullmatch(code):
-                report.add((*path, code), f"'{code}' is not a language code such as en or es")
-            elif not isinstance(text, str) or not text.strip():
-                report.add(
-                    (*path, code), f"the {code} text must be non-empty text, not {describe(text)}"
-                )
-        return dict(value)
-    report.add(
-        path,
-        f"{path[-1]} must be text or a map of language to text ({{en: ..., es: ...}}), "
-        f"not {describe(value)}",
-    )
-    return ""
-
-
 def _check_choices(raw: Mapping, path: tuple, report: Report) -> tuple:
     value, where = raw.get("choices"), (*path, "choices")
     if not isinstance(value, list) or not value:
@@ -133,7 +116,11 @@ def _check_choice_entry(item: Any, path: tuple, report: Report) -> tuple[str, An
         return item, item
     if isinstance(item, Mapping) and isinstance(item.get("value"), str) and item["value"].strip():
         check_keys(item, ("value", "label"), path, report)
-        label = check_label(item["label"], (*path, "label"), report) if "label" in item else ""
+        label = (
+            check_text_map(item["label"], (*path, "label"), report, required=True)
+            if "label" in item
+            else ""
+        )
         return item["value"], label or item["value"]
     report.add(path, f"a choice is text, or {{value: ..., label: ...}}; not {describe(item)}")
     return None

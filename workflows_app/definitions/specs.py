@@ -11,6 +11,7 @@ import cel
 
 from .cel_cost import CostShape
 from .durations import Duration
+from .languages import Text, in_language
 from .problems import Problem, Reference, Report
 
 TERMINALS = frozenset({"end", "reject", "fail"})
@@ -43,8 +44,8 @@ class StepSpec:
 
     id: str
     service: str
-    title: str = ""
-    description: str = ""
+    title: Text = ""  # text, or a language map (docs/definitions.md, Languages)
+    description: Text = ""
     timeout: Duration | None = None
     on_timeout: str | None = None  # None: the engine picks (fail, or escalate for human steps)
     escalate_to: tuple[str, ...] = ()
@@ -64,8 +65,14 @@ class StepSpec:
 
     @property
     def display_title(self) -> str:
-        """The title, or the id made readable ("checkDocs" -> "Check docs")."""
-        return self.title or humanize(self.id)
+        """The title in the active language, or the id made readable ("checkDocs" -> "Check
+        docs")."""
+        return in_language(self.title) or humanize(self.id)
+
+    @property
+    def display_description(self) -> str:
+        """The description in the active language, or ""."""
+        return in_language(self.description)
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -80,12 +87,12 @@ class BranchSpec:
 
     id: str
     steps: tuple[StepSpec, ...]
-    title: str = ""
+    title: Text = ""
 
     @property
     def display_title(self) -> str:
-        """The title, or the id made readable."""
-        return self.title or humanize(self.id)
+        """The title in the active language, or the id made readable."""
+        return in_language(self.title) or humanize(self.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +114,8 @@ class WorkflowSpec:
 
     id: str
     steps: tuple[StepSpec, ...]
-    name: str = ""
-    description: str = ""
+    name: Text = ""  # text, or a language map
+    description: Text = ""
     public: bool = False
     input_schema: Mapping[str, Any] | None = None
     source: Mapping[str, Any] = field(default_factory=dict, compare=False)
@@ -182,8 +189,14 @@ class WorkflowSpec:
 
     @property
     def display_name(self) -> str:
-        """The name, or the id made readable ("building-permit" -> "Building permit")."""
-        return self.name or humanize(self.id)
+        """The name in the active language, or the id made readable ("building-permit" ->
+        "Building permit")."""
+        return in_language(self.name) or humanize(self.id)
+
+    @property
+    def display_description(self) -> str:
+        """The description in the active language, or ""."""
+        return in_language(self.description)
 
     def digest(self) -> str:
         """sha256 hex of the canonical JSON of `source`: same document, same digest."""
@@ -218,17 +231,18 @@ class FormField:
     """One thing an `applicant` service asks for (docs/http-services.md, applicant services)."""
 
     name: str
-    label: str | Mapping[str, str] = ""  # text, or a map of language code to text
+    label: Text = ""  # text, or a map of language code to text
     type: str = "text"  # text, textarea, number, date, choice, file
     required: bool = False
-    choices: tuple[tuple[str, str | Mapping[str, str]], ...] = ()  # (value, label) of a choice
+    choices: tuple[tuple[str, Text], ...] = ()  # (value, label) of a choice
     accept: tuple[str, ...] = ()  # file: the document types allowed (pdf, png, jpg, ...)
     max_size: int | None = None  # file: the largest document, in bytes
 
     @property
-    def display_label(self) -> str | Mapping[str, str]:
-        """The label, or the name made readable ("sitePlan" -> "Site plan")."""
-        return self.label or humanize(self.name)
+    def display_label(self) -> str:
+        """The label in the active language, or the name made readable ("sitePlan" -> "Site
+        plan")."""
+        return in_language(self.label) or humanize(self.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,13 +290,3 @@ def digest_of(document: Any) -> str:
     """sha256 hex of canonical JSON (sorted keys, compact separators, UTF-8)."""
     text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def localized(text: str | Mapping[str, str], language: str | None = None) -> str:
-    """Text in `language` from a string or a language map, else the map's first entry."""
-    if isinstance(text, str):
-        return text
-    if language and language in text:
-        return text[language]
-    base = (language or "").split("-")[0]
-    return text.get(base) or next(iter(text.values()), "")

@@ -9,10 +9,10 @@ from .checks import (
     check_choice,
     check_duration,
     check_keys,
-    check_text,
     describe,
 )
 from .durations import Duration
+from .languages import check_text_map
 from .problems import Report, field_name
 from .route_rules import check_next, check_on
 from .specs import TERMINALS, RetryPolicy, StepSpec
@@ -47,8 +47,8 @@ def check_step(raw: Any, path: tuple, report: Report) -> StepSpec | None:
     spec = StepSpec(
         step_id or "",
         service or "",
-        title=check_text(raw, "title", path, report),
-        description=check_text(raw, "description", path, report),
+        title=check_text_map(raw.get("title"), (*path, "title"), report),
+        description=check_text_map(raw.get("description"), (*path, "description"), report),
         timeout=timeout,
         on_timeout=on_timeout,
         assignee=assignee,

@@ -5,8 +5,9 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from .checks import WORKFLOW_KEY, check_duration, check_keys, check_text, describe, plain_copy
+from .checks import WORKFLOW_KEY, check_duration, check_keys, describe, plain_copy
 from .flow_rules import check_any_step
+from .languages import check_text_map
 from .problems import InvalidDefinition, Report
 from .route_rules import check_targets
 from .specs import StepSpec, WorkflowSpec
@@ -39,8 +40,8 @@ def check_workflow(data: Any, report: Report) -> WorkflowSpec | None:
     source = plain_copy(data, (), report)
     workflow_id = _check_workflow_id(data, report)
     check_keys(data, WORKFLOW_FIELDS, (), report)
-    name = check_text(data, "name", (), report)
-    description = check_text(data, "description", (), report)
+    name = check_text_map(data.get("name"), ("name",), report)
+    description = check_text_map(data.get("description"), ("description",), report)
     public = False if data.get("public") is None else data["public"]
     if not isinstance(public, bool):
         hint = " (yes/no/on/off are text here)" if isinstance(public, str) else ""

@@ -99,7 +99,7 @@ def step_views(instance: WorkflowInstance, runs: list[StepRun]) -> list[StepView
             StepView(
                 id=step.id,
                 title=step.display_title,
-                description=step.description,
+                description=step.display_description,
                 state=step_state(run, kind=step.kind),
                 branch=spec.lane_of(step.id),
                 kind=step.kind,

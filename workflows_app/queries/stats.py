@@ -20,7 +20,8 @@ from django.db.models import Count, F, Min, Q, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
-from ..definitions import humanize
+from ..definitions import humanize, in_language
+from ..definitions.languages import Text
 from ..models import OPEN_RUN_STATES, Event, RunState, StepRun, WorkflowDefinition
 from . import catalog
 
@@ -31,7 +32,7 @@ TYPICAL_TTL_SECONDS = 300.0  # a typical duration moves slowly; polls must not r
 # again at most this often, by one process at a time while the others show the previous one.
 # The rows hold moments, not durations, so a cached board still shows waits as of now.
 BOARD_TTL_SECONDS = 5.0
-BOARD_KEY = "hms:board"
+BOARD_KEY = "hms:board:2"  # 2: rows hold language maps (a new shape)
 BOARD_LOCK = "hms:board:refreshing"
 BOARD_LOCK_SECONDS = 120
 
@@ -52,12 +53,17 @@ class StepWaits:
     """One row of the board."""
 
     step_id: str
-    title: str
+    title_text: Text  # the cached board serves every language: shown by `title`
     waiting: int
     median_since: datetime | None
     oldest_since: datetime | None
     escalations_today: int
     with_supervisors: int = 0  # tasks whose escalation ladder ran out, flagged on the board
+
+    @property
+    def title(self) -> str:
+        """The step's title in the active language."""
+        return in_language(self.title_text) or humanize(self.step_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +71,13 @@ class WorkflowWaits:
     """One workflow on the board, its steps in definition order."""
 
     key: str
-    name: str
+    name_text: Text
     steps: tuple[StepWaits, ...]
+
+    @property
+    def name(self) -> str:
+        """The workflow's name in the active language."""
+        return in_language(self.name_text) or humanize(self.key)
 
     @property
     def waiting(self) -> int:
@@ -127,18 +138,18 @@ def _workflow_waits(
     # Every step where work waits, branches' steps included (a parallel step's own run only
     # waits for its branches, which are counted).
     joins = {step.id for step in spec.all_steps if step.kind == "parallel"}
-    titles = {step.id: step.display_title for step in spec.all_steps if step.id not in joins}
+    titles = {step.id: step.title for step in spec.all_steps if step.id not in joins}
     # Instances still on an older version may wait at a step the newest version dropped.
     for key, step_id in [*waits, *escalations]:
         if key == definition.key and step_id not in titles and step_id not in joins:
-            titles[step_id] = humanize(step_id)
+            titles[step_id] = ""
     rows = []
     for step_id, title in titles.items():
         wait = waits.get((definition.key, step_id))
         rows.append(
             StepWaits(
                 step_id=step_id,
-                title=title,
+                title_text=title,
                 waiting=wait.count if wait else 0,
                 median_since=wait.median_since if wait else None,
                 oldest_since=wait.oldest_since if wait else None,
@@ -147,7 +158,7 @@ def _workflow_waits(
             )
         )
     return WorkflowWaits(
-        key=definition.key, name=catalog.spec_of(definition).display_name, steps=tuple(rows)
+        key=definition.key, name_text=catalog.spec_of(definition).name, steps=tuple(rows)
     )
 
 

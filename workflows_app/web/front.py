@@ -27,7 +27,7 @@ def public_services() -> list[PublicService]:
     for definition in catalog.latest_definitions():
         if definition.public:
             spec = catalog.spec_of(definition)
-            found.append(PublicService(definition.key, spec.display_name, spec.description))
+            found.append(PublicService(definition.key, spec.display_name, spec.display_description))
     return sorted(found, key=lambda service: service.name.lower())
 
 

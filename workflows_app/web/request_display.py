@@ -7,9 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
-from django.utils.translation import get_language
 
-from ..definitions import FormField, format_size, localized
+from ..definitions import FormField, format_size, in_language
 from ..engine import DeadlineState
 from ..models import StepRun, WorkflowInstance
 from ..queries import catalog, progress
@@ -43,7 +42,7 @@ def request_context(instance: WorkflowInstance, runs: list[StepRun], *, now: dat
     request = None
     if run is not None:
         step = catalog.spec_of(instance).step(run.step_id)
-        request = OpenRequest(run, step.display_title, step.description)
+        request = OpenRequest(run, step.display_title, step.display_description)
     deadline: DeadlineState | None = None
     if not instance.is_finished:
         deadline = progress.deadline_of(instance, now=now)
@@ -81,7 +80,7 @@ class AnswerForm(forms.Form):
 
 
 def _form_field(field: FormField) -> forms.Field:
-    label = localized(field.display_label, get_language())
+    label = field.display_label
     common = {"label": label, "required": field.required}
     match field.type:
         case "text":
@@ -95,7 +94,7 @@ def _form_field(field: FormField) -> forms.Field:
         case "date":
             return forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), **common)
         case "choice":
-            choices = [(value, localized(text, get_language())) for value, text in field.choices]
+            choices = [(value, in_language(text)) for value, text in field.choices]
             return forms.ChoiceField(choices=choices, widget=forms.RadioSelect, **common)
     largest = min(field.max_size or max_upload(), max_upload())
     picker = ",".join(PICKER[kind] for kind in field.accept)
