@@ -24,6 +24,12 @@ def _env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def _language_name(code: str) -> str:
+    from django.conf.locale import LANG_INFO
+
+    return LANG_INFO.get(code, {}).get("name", code)
+
+
 DEBUG = _env_bool("DEBUG", True)
 SECRET_KEY = os.environ.get(
     "SECRET_KEY", "dev-only-insecure-key-change-me-in-production-0123456789"
@@ -189,8 +195,15 @@ HMS_LOGIN_WINDOW_SECONDS = int(os.environ.get("HMS_LOGIN_WINDOW_SECONDS", "900")
 HMS_CLIENT_IP_HEADER = os.environ.get("HMS_CLIENT_IP_HEADER", "")
 HMS_LOGIN_CACHE = "default"  # the cache alias holding the counts; every process must share it
 
-LANGUAGE_CODE = "en"
-LANGUAGES = [("en", "English")]
+# The languages of the citizen pages and emails (docs/pages.md, Languages): HMS_LANGUAGES,
+# comma-separated codes with a catalogue in locale/ (or Django's own); the first is the default.
+# A definition's language maps may use these codes only (docs/definitions.md).
+HMS_LANGUAGES = _env_list("HMS_LANGUAGES", "en,es")
+LANGUAGE_CODE = HMS_LANGUAGES[0]
+LANGUAGES = [(code, _language_name(code)) for code in HMS_LANGUAGES]
+LANGUAGE_COOKIE_NAME = "hms_language"  # the switch's choice, remembered a year
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 TIME_ZONE = os.environ.get("TIME_ZONE", "Europe/Brussels")
 USE_I18N = True
 USE_TZ = True

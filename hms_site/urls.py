@@ -3,6 +3,8 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # set_language: the citizen pages' language switch posts here (docs/pages.md, Languages).
+    path("i18n/", include("django.conf.urls.i18n")),
     path("", include("workflows_app.web.urls")),
 ]
 

@@ -79,6 +79,9 @@ class WorkflowInstance(models.Model):
     idempotency_key = models.CharField(max_length=300, null=True, blank=True)  # noqa: DJ001
     request_digest = models.CharField(max_length=64, blank=True)
     started_by = models.CharField(max_length=150, blank=True)
+    # The applicant's language (a code of settings.LANGUAGES; "" for the site's default): the
+    # language of their emails (docs/pages.md, Languages).
+    language = models.CharField(max_length=16, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     ended_at = models.DateTimeField(null=True, blank=True)

@@ -19,6 +19,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
+from django.utils.translation import ngettext
 
 from ..engine import TransitionNotAllowed
 from ..models import Event, RunState, ServiceKind, Status, StepRun, WorkflowInstance
@@ -87,17 +88,18 @@ def send_request_email(run_id: str) -> int:
     if not email:
         return 0
     spec = catalog.spec_of(instance)
-    context = {
-        "instance": instance,
-        "workflow_name": spec.display_name,
-        "step": spec.step(run.step_id),
-        "respond_url": f"{settings.HMS_PUBLIC_URL}{respond_url(run)}",
-        "tracker_url": f"{settings.HMS_PUBLIC_URL}{instance.tracker_url}",
-        "valid_for": link_age_limit(),
-    }
-    return notifications.send_templated(
-        "workflows_app/email/applicant_request.txt", context, [email]
-    )
+    with notifications.applicant_language(instance):
+        context = {
+            "instance": instance,
+            "workflow_name": spec.display_name,
+            "step": spec.step(run.step_id),
+            "respond_url": f"{settings.HMS_PUBLIC_URL}{respond_url(run)}",
+            "tracker_url": f"{settings.HMS_PUBLIC_URL}{instance.tracker_url}",
+            "valid_for": link_age_limit(),
+        }
+        return notifications.send_templated(
+            "workflows_app/email/applicant_request.txt", context, [email]
+        )
 
 
 def respond_token(run: StepRun) -> str:
@@ -163,6 +165,11 @@ def _count_link(instance: WorkflowInstance) -> None:
 
 
 def link_age_limit() -> str:
-    """How long a link stays valid, for emails and pages ("14 days")."""
-    days = settings.HMS_RESPOND_LINK_SECONDS / 86400
-    return f"{days:g} days" if days >= 1 else f"{settings.HMS_RESPOND_LINK_SECONDS // 3600} hours"
+    """How long a link stays valid, for emails and pages, in the active language ("14 days",
+    "14 días")."""
+    seconds = settings.HMS_RESPOND_LINK_SECONDS
+    if seconds >= 86400:
+        days = seconds // 86400
+        return ngettext("%(count)d day", "%(count)d days", days) % {"count": days}
+    hours = seconds // 3600
+    return ngettext("%(count)d hour", "%(count)d hours", hours) % {"count": hours}

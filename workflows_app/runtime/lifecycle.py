@@ -49,9 +49,11 @@ def start_instance(
     payload: Mapping[str, Any],
     idempotency_key: str | None = None,
     started_by: str = "",
+    language: str = "",
 ) -> tuple[WorkflowInstance, bool]:
-    """Start an instance on `definition`; with a known idempotency key, return the earlier one."""
-    digest = _request_digest(definition.key, payload)
+    """Start an instance on `definition`; with a known idempotency key, return the earlier one.
+    `language` (a code of settings.LANGUAGES, "" for the default) is that of its emails."""
+    digest = _request_digest(definition.key, payload, language)
     if idempotency_key:
         earlier = _instance_for_key(idempotency_key, digest)
         if earlier:
@@ -62,7 +64,7 @@ def start_instance(
         try:
             with transaction.atomic():
                 instance = _create_instance(
-                    definition, payload, idempotency_key, digest, started_by, number
+                    definition, payload, idempotency_key, digest, started_by, number, language
                 )
             return instance, True
         except IntegrityError:
@@ -80,7 +82,7 @@ CASE_NUMBER_DRAWS = 5
 
 
 def _create_instance(
-    definition, payload, idempotency_key, digest, started_by, case_number
+    definition, payload, idempotency_key, digest, started_by, case_number, language
 ) -> WorkflowInstance:
     spec = catalog.spec_of(definition)
     plan = engine.begin(spec)
@@ -93,13 +95,16 @@ def _create_instance(
         idempotency_key=idempotency_key or None,
         request_digest=digest,
         started_by=started_by,
+        language=language,
     )
     open_for_caller(instance, plan.opens, now=instance.created_at)
     return instance
 
 
-def _request_digest(key: str, payload: Mapping[str, Any]) -> str:
-    body = json.dumps([key, payload], sort_keys=True, separators=(",", ":"), default=str)
+def _request_digest(key: str, payload: Mapping[str, Any], language: str = "") -> str:
+    # The language joins the body only when given, so earlier digests stay valid.
+    parts = [key, payload, language] if language else [key, payload]
+    body = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(body.encode()).hexdigest()
 
 

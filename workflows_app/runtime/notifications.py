@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.template.loader import render_to_string
+from django.utils import translation
 
 from ..models import Status, StepRun, WorkflowInstance
 from ..queries import catalog, outcomes
@@ -91,7 +92,8 @@ def send_applicant_email(instance_id: int, kind: str) -> int:
     if kind == Status.REJECTED:
         return send_decision(instance, instance.outcome, status=instance.status)
     template = f"workflows_app/email/applicant_{kind}.txt"
-    return send_templated(template, _applicant_context(instance), [email])
+    with applicant_language(instance):
+        return send_templated(template, _applicant_context(instance), [email])
 
 
 def send_decision(instance: WorkflowInstance, outcome: dict | None, *, status=None) -> int:
@@ -100,12 +102,19 @@ def send_decision(instance: WorkflowInstance, outcome: dict | None, *, status=No
     email = applicant_email(instance)
     if not email or email_problem(email):
         return 0
-    context = {
-        **_applicant_context(instance),
-        "verdict": outcomes.verdict(outcome, status),
-        "reasons": (outcome or {}).get("reasons", []),
-    }
-    return send_templated("workflows_app/email/applicant_decision.txt", context, [email])
+    with applicant_language(instance):
+        context = {
+            **_applicant_context(instance),
+            "verdict": outcomes.verdict(outcome, status),
+            "reasons": (outcome or {}).get("reasons", []),
+        }
+        return send_templated("workflows_app/email/applicant_decision.txt", context, [email])
+
+
+def applicant_language(instance: WorkflowInstance) -> translation.override:
+    """Emails to the applicant are written in the application's language (`language`, given at
+    start or the tracker's when they answered), else the site's default."""
+    return translation.override(instance.language or settings.LANGUAGE_CODE)
 
 
 def applicant_email(instance: WorkflowInstance) -> str:

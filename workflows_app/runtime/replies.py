@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
@@ -44,9 +45,11 @@ def answer_request(
     data: Mapping[str, Any],
     uploads: Mapping[str, UploadedFile] | None = None,
     actor: str,
+    language: str = "",
 ) -> WorkflowInstance:
     """Complete the request `run` with the applicant's answer; InvalidAnswer names each field
-    that is wrong, TransitionNotAllowed says it was answered or closed already."""
+    that is wrong, TransitionNotAllowed says it was answered or closed already. `language`,
+    the page's, becomes the application's (its emails are written in it from now on)."""
     form = form_of_run(run)
     uploads = dict(uploads or {})
     answer, judged = _checked(form, run, data, uploads)
@@ -63,6 +66,9 @@ def answer_request(
                 )
                 stored.append(document)
                 answer[name] = str(document.pk)
+            if language and language != (run.instance.language or settings.LANGUAGE_CODE):
+                WorkflowInstance.objects.filter(pk=run.instance_id).update(language=language)
+                run.instance.language = language
             return complete_task(
                 run_id=run.pk, result=SUBMITTED, data=answer, actor=actor, seen=run
             )

@@ -106,6 +106,7 @@ def start(request: HttpRequest) -> JsonResponse:
     body = json_body(request)
     key = field(body, "workflowId", str, required=True)
     payload = field(body, "payload", dict, default={})
+    language = _language(body)
     token = authenticate(request, required=False)
     definition = catalog.latest_definition(key)
     if token is None and not (definition and definition.public):
@@ -121,6 +122,7 @@ def start(request: HttpRequest) -> JsonResponse:
         payload=payload,
         idempotency_key=_idempotency_key(request, token),
         started_by=f"token:{token.name}" if token else "public",
+        language=language,
     )
     if created and token is None:
         PUBLIC_STARTS.count(client_ip(request))  # refused and repeated starts do not count
@@ -134,6 +136,20 @@ def start(request: HttpRequest) -> JsonResponse:
         "trackerUrl": instance.tracker_url,
     }
     return JsonResponse(answer, status=201 if created else 200)
+
+
+def _language(body: dict) -> str:
+    """The start's optional `language`: one of the site's language codes (settings.LANGUAGES)."""
+    language = field(body, "language", str, default="")
+    codes = [code for code, _ in settings.LANGUAGES]
+    if language and language not in codes:
+        raise ApiError(
+            400,
+            "invalid_request",
+            f"'language' must be one of the site's languages ({', '.join(codes)}), "
+            f"not '{language[:20]}'",
+        )
+    return language
 
 
 def _check_anonymous_start(request: HttpRequest, payload: dict) -> None:

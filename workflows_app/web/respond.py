@@ -12,6 +12,7 @@ from uuid import UUID
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
@@ -60,7 +61,9 @@ def _answer(form: AnswerForm, run: StepRun) -> int:
         if not form.is_valid():
             return 400
         values, files = form.answer()
-        runtime.answer_request(run=run, data=values, uploads=files, actor="applicant")
+        runtime.answer_request(
+            run=run, data=values, uploads=files, actor="applicant", language=get_language()
+        )
     except InvalidAnswer as invalid:
         form.add_problems(invalid.problems)
         return 400
