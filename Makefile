@@ -17,7 +17,7 @@ for p in $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1[234]* 2>/dev/null |
 done; exit 1
 endef
 
-.PHONY: run test test-fast lint format chaos bench bench-quick clean venv
+.PHONY: run test test-fast lint format chaos bench bench-quick clean venv messages compilemessages
 
 $(STAMP): pyproject.toml
 	@py=$$($(find_python)) || { echo "error: no Python 3.12 or newer found (tried python3.13, python3.12, python3.14, python3 and ~/.pyenv/versions). Django 6.1 needs Python >= 3.12: install one, e.g. 'pyenv install 3.13'." >&2; exit 1; }; \
@@ -60,6 +60,19 @@ format: $(STAMP)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 var
+
+# Translations (docs/pages.md, Languages). `messages` extracts every marked string into
+# locale/{en,es}/LC_MESSAGES/django.po; it needs GNU gettext's xgettext (a system package).
+# `compilemessages` writes the .mo files with polib (PyPI), no system package; they are
+# committed, so `make run` and `make test` need neither.
+messages: $(STAMP)
+	@command -v xgettext >/dev/null || { echo "error: make messages needs GNU gettext's xgettext (Debian/Ubuntu: apt-get install gettext; macOS: brew install gettext). make compilemessages does not need it." >&2; exit 1; }
+	@$(PY) manage.py makemessages -l en -l es --no-location --no-obsolete \
+	  --ignore=var --ignore=bench --ignore=tests --ignore=docs --ignore=static --ignore=examples --ignore=workflows
+	@echo "Now translate the new and fuzzy entries of locale/es/LC_MESSAGES/django.po, then: make compilemessages"
+
+compilemessages: $(STAMP)
+	@$(PY) manage.py compile_catalogues
 
 # Chaos and load runs against PostgreSQL + Redis on 127.0.0.1 (docs/chaos.md). Each recreates
 # its own database (hms_chaos, hms_load) and flushes its Redis database (10, 11).

@@ -204,6 +204,7 @@ LANGUAGES = [(code, _language_name(code)) for code in HMS_LANGUAGES]
 LANGUAGE_COOKIE_NAME = "hms_language"  # the switch's choice, remembered a year
 LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
 LANGUAGE_COOKIE_SAMESITE = "Lax"
+FORMAT_MODULE_PATH = ["hms_site.formats"]  # dates as each language writes them
 TIME_ZONE = os.environ.get("TIME_ZONE", "Europe/Brussels")
 USE_I18N = True
 USE_TZ = True

@@ -544,6 +544,7 @@ def insert_instances(definition, count: int) -> None:
         "idempotency_key": None,
         "request_digest": "",
         "started_by": "",
+        "language": "",
         "created_at": now,
         "updated_at": now,
         "ended_at": None,

@@ -4,6 +4,8 @@ exception is retried."""
 
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
+
 from .queries import outcomes
 from .runtime import notifications
 from .runtime.dispatch import StepFailed
@@ -23,7 +25,11 @@ def notify_applicant(instance, step) -> dict[str, Any]:
     }
 
 
-REQUIRED = {"applicant": "the applicant's name", "address": "the address of the site"}
+# Reasons the applicant reads: written in the application's language (docs/pages.md, Languages).
+REQUIRED = {
+    "applicant": _("the applicant's name is missing"),
+    "address": _("the address of the site is missing"),
+}
 
 
 def accept(instance, step) -> dict[str, Any]:
@@ -33,10 +39,8 @@ def accept(instance, step) -> dict[str, Any]:
 
 def check_required_fields(instance, step) -> dict[str, Any]:
     """Answer `ok` when the payload has an applicant name and an address, else `rejected`."""
-    missing = [label for key, label in REQUIRED.items() if not instance.payload.get(key)]
-    if missing:
-        return {
-            "result": "rejected",
-            "data": {"reasons": [f"{label} is missing" for label in missing]},
-        }
+    with notifications.applicant_language(instance):
+        reasons = [str(why) for key, why in REQUIRED.items() if not instance.payload.get(key)]
+    if reasons:
+        return {"result": "rejected", "data": {"reasons": reasons}}
     return {"result": "ok", "data": {"checked": ["applicant", "address"]}}

@@ -204,6 +204,12 @@ OPENAPI = {
                 "properties": {
                     "workflowId": {"type": "string", "examples": ["building-permit"]},
                     "payload": {"type": "object"},
+                    "language": {
+                        "type": "string",
+                        "description": "One of the site's languages (HMS_LANGUAGES, default "
+                        "en,es): the applicant's emails are written in it; default the first.",
+                        "examples": ["es"],
+                    },
                 },
             },
             "Started": {
