@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext as _
 
 from ..definitions import FormField, format_size, in_language
 from ..engine import DeadlineState
@@ -73,7 +74,7 @@ class AnswerForm(forms.Form):
     def add_problems(self, problems: dict[str, str]) -> None:
         """Put the runtime's refusals on their fields (a file must then be chosen again)."""
         for name, message in problems.items():
-            again = " Choose the file again." if name in self.files else ""
+            again = " " + _("Choose the file again.") if name in self.files else ""
             self.add_error(
                 name if name in self.fields else None, message[:1].upper() + message[1:] + again
             )
@@ -98,7 +99,8 @@ def _form_field(field: FormField) -> forms.Field:
             return forms.ChoiceField(choices=choices, widget=forms.RadioSelect, **common)
     largest = min(field.max_size or max_upload(), max_upload())
     picker = ",".join(PICKER[kind] for kind in field.accept)
-    hint = f"{', '.join(k.upper() for k in field.accept)}, up to {format_size(largest)}"
+    types = ", ".join(k.upper() for k in field.accept)
+    hint = _("%(types)s, up to %(size)s") % {"types": types, "size": format_size(largest)}
     return forms.FileField(
         widget=forms.FileInput(attrs={"accept": picker}), help_text=hint, **common
     )
