@@ -8,7 +8,14 @@ expect = pytest.importorskip("playwright.sync_api", reason="playwright is not in
 
 pytestmark = pytest.mark.browser
 
-HEADER_ORDER = ["Skip to main content", "City services", "Track an application", "Waiting times"]
+# The header: skip link, brand, navigation, then the language switch (the other language).
+HEADER_ORDER = [
+    "Skip to main content",
+    "City services",
+    "Track an application",
+    "Waiting times",
+    "Español",
+]
 
 
 def tab(page) -> dict:
