@@ -237,3 +237,18 @@ def test_the_applicant_form_in_spanish(site, live_server):
     form.get_by_role("button", name="Enviar").click()  # nothing chosen: the errors, in Spanish
     expect(page.get_by_role("alert")).to_contain_text("Hay un problema")
     assert_spanish(page, live_server, english)
+
+
+def test_the_board_the_find_form_and_the_404_page_in_spanish(site, live_server):
+    load_examples()
+    in_review()
+    page = spanish(site)
+    for url, heading in [
+        ("/board/", "Tiempos de espera"),
+        ("/track/?q=BP-1999-000001", "Seguir una solicitud"),
+        ("/no-such-page/", "No encontramos esa página"),
+    ]:
+        english = english_texts_of(site, url)
+        page.goto(url)
+        expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+        assert_spanish(page, live_server, english)

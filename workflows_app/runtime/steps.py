@@ -8,13 +8,14 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .. import engine
 from ..definitions import MAIN_LANE
 from ..engine import TransitionNotAllowed, earliest
 from ..models import Event, RunState, Status, StepRun, WorkflowInstance
 from ..queries import catalog, outcomes
-from . import branches
+from . import branches, notifications
 from .dispatch import Outcome
 from .guards import Claimed, add_event, guarded, jitter, lease, move_instance
 from .opening import open_next, open_positions, open_run
@@ -186,7 +187,10 @@ def main_move(plan: engine.Plan) -> engine.Move:
 
 def lapse(run: StepRun, instance: WorkflowInstance, step, *, now) -> None:
     """The step's time ran out with `onTimeout: reject`: the application ends `rejected`."""
-    reason = f"We did not receive an answer to “{step.display_title}” in time."
+    with notifications.applicant_language(instance):  # the applicant reads it, in theirs
+        reason = _("We did not receive an answer to “%(title)s” in time.") % {
+            "title": step.display_title
+        }
     output = {"reasons": [reason]}
     outcome = outcomes.answer_document(run.step_id, "timeout", output, at=now)
     closing = {"result": "timeout", "output": output}
