@@ -29,10 +29,11 @@ MAX_DAYS = 3660  # one fill looks back at most ten years
 def fill_rollups(*, through: date | None = None) -> int:
     """Count every day up to `through` (default: yesterday) not counted yet; return how many."""
     through = through or timezone.localdate() - timedelta(days=1)
-    first = WorkflowInstance.objects.filter(ended_at__isnull=False).order_by("ended_at").first()
+    ended = WorkflowInstance.objects.filter(ended_at__isnull=False).order_by("ended_at")
+    first = ended.values_list("ended_at", flat=True).first()
     if first is None:
         return 0
-    start = max(timezone.localdate(first.ended_at), through - timedelta(days=MAX_DAYS))
+    start = max(timezone.localdate(first), through - timedelta(days=MAX_DAYS))
     done = set(
         RollupDay.objects.filter(day__gte=start, day__lte=through).values_list("day", flat=True)
     )
