@@ -116,5 +116,13 @@ class Migration(migrations.Migration):
             model_name='durationrollup',
             index=models.Index(fields=['day'], name='durationrollup_day_idx'),
         ),
+        migrations.AddIndex(
+            model_name="workflowinstance",
+            index=models.Index(
+                condition=models.Q(("status", "running")),
+                fields=["definition", "created_at"],
+                name="instance_running_age_idx",
+            ),
+        ),
         migrations.RunPython(grant_supervisors, migrations.RunPython.noop),
     ]

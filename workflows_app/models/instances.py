@@ -131,6 +131,12 @@ class WorkflowInstance(models.Model):
             ),
             # purge_expired (ended before a cutoff) and the reports (ended on a day).
             models.Index(fields=["ended_at"], name="instance_ended_idx"),
+            # The backlog report: running instances by workflow version and age, index only.
+            models.Index(
+                fields=["definition", "created_at"],
+                condition=Q(status="running"),
+                name="instance_running_age_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -76,13 +76,16 @@ def purge_expired(
     now: datetime | None = None,
     dry_run: bool = False,
     batch_size: int = DEFAULT_BATCH,
+    limit: int | None = None,
     progress: Callable[[int, PurgeReport], None] | None = None,
 ) -> PurgeReport:
-    """Purge every instance past its retention, in batches; report what was (or would be) done."""
+    """Purge every instance past its retention (at most `limit`), in batches; report what was
+    (or would be) done."""
     now = now or timezone.now()
     due = WorkflowInstance.objects.filter(expired(now))
     total = PurgeReport(held=due.filter(_held()).count())
-    for number, batch in enumerate(_batches(due.exclude(_held()), batch_size, dry_run), 1):
+    batches = _batches(due.exclude(_held()), batch_size, limit)
+    for number, batch in enumerate(batches, 1):
         done = _count(batch) if dry_run else _purge_batch(batch, now)
         _add(total, done)
         if progress:
@@ -90,14 +93,15 @@ def purge_expired(
     return total
 
 
-def _batches(due, size: int, dry_run: bool) -> Iterator[list[int]]:
-    """Ids of instances to purge, oldest end first; a purged one drops out of `due`."""
-    last = 0
-    for _ in range(10_000_000 // max(size, 1) + 1):  # bounded: at most ten million instances
-        ids = list(due.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:size])
+def _batches(due, size: int, limit: int | None) -> Iterator[list[int]]:
+    """Ids of instances to purge, in id order, `size` at a time, `limit` in all."""
+    last, left = 0, limit if limit is not None else 10_000_000  # bounded, whatever happens
+    while left > 0:
+        page = due.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)
+        ids = list(page[: min(size, left)])
         if not ids:
             return
-        last = ids[-1]
+        last, left = ids[-1], left - len(ids)
         yield ids
 
 
@@ -105,7 +109,11 @@ def _count(ids: list[int]) -> PurgeReport:
     docs = CaseDocument.objects.filter(instance_id__in=ids).aggregate(
         n=Count("pk"), size=Sum("size")
     )
-    cases = WorkflowInstance.objects.filter(pk__in=ids).values_list("case_number", flat=True)
+    cases = (
+        WorkflowInstance.objects.filter(pk__in=ids)
+        .order_by("pk")
+        .values_list("case_number", flat=True)
+    )
     return PurgeReport(
         instances=len(ids),
         documents=docs["n"] or 0,

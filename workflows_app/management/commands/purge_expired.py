@@ -22,8 +22,11 @@ class Command(BaseCommand):
             "--dry-run", action="store_true", help="Say what would go; change nothing."
         )
         parser.add_argument("--batch-size", type=int, default=retention.DEFAULT_BATCH)
+        parser.add_argument(
+            "--limit", type=int, default=None, help="Purge at most this many instances this run."
+        )
 
-    def handle(self, *args, dry_run=False, batch_size=retention.DEFAULT_BATCH, **options):
+    def handle(self, *args, dry_run=False, batch_size=retention.DEFAULT_BATCH, limit=None, **_):
         verb = "would purge" if dry_run else "purged"
 
         def progress(number, done):
@@ -33,7 +36,9 @@ class Command(BaseCommand):
                 f"{done.documents} document(s), {_size(done.document_bytes)}"
             )
 
-        report = retention.purge_expired(dry_run=dry_run, batch_size=batch_size, progress=progress)
+        report = retention.purge_expired(
+            dry_run=dry_run, batch_size=batch_size, limit=limit, progress=progress
+        )
         what = "Dry run: would purge" if dry_run else "Purged"
         self.stdout.write(
             f"{what} {report.instances} instance(s): {report.documents} document(s) "
