@@ -94,3 +94,41 @@ def build_report_data(now=None):
         _case(permit, status="running", created=now - age)
     _case(licence, status="running", created=now - 36 * H)
     return permit, licence
+
+
+def build_busy_report_data(now=None):
+    """The known set, plus a year of decisions by six reviewers (for screenshots)."""
+    now = now or timezone.now()
+    permit, licence = build_report_data(now)
+    people = ["rita", "sam", "ana", "li", "omar", "jo"]
+    for name in people[2:]:
+        make_user(name, "plan-reviewers", is_staff=True)
+    for n in range(120):
+        definition, step = (permit, "approve") if n % 3 else (licence, "check")
+        start = now - timedelta(days=12 + (n * 37) % 330, hours=n % 7)
+        took = H * (1 + (n * 13) % 70)
+        status = "rejected" if n % 5 == 0 else "completed"
+        deadline = start + timedelta(days=2 + n % 3) if definition is permit else None
+        case = _case(
+            definition, status=status, created=start - H, ended=start + took, deadline=deadline
+        )
+        group = "backup-reviewers" if took > 48 * H and definition is permit else "plan-reviewers"
+        due = 48 * H if definition is permit else None
+        level = 1 if group == "backup-reviewers" else 0
+        by = people[n % len(people)]
+        _decision(case, step, group=group, by=by, took=took, due=due, level=level, started=start)
+    for hours in (2, 5, 30, 60, 100, 200, 400, 900):
+        _case(permit if hours % 3 else licence, status="running", created=now - hours * H)
+    return permit, licence
+
+
+def make_supervisor(username: str = "sue"):
+    """A member of Supervisors holding the reports permission (a flushed test database no
+    longer has the group's permissions from migration 0014)."""
+    from django.contrib.auth.models import Permission
+
+    user = make_user(username, "Supervisors", is_staff=True)
+    user.groups.get(name="Supervisors").permissions.add(
+        Permission.objects.get(codename="view_reports", content_type__app_label="workflows_app")
+    )
+    return user
