@@ -33,8 +33,8 @@ class Command(BaseCommand):
 
 
 def _find(text: str) -> WorkflowInstance:
-    key = case_number_key(text)
-    found = WorkflowInstance.objects.filter(case_number=key).first() if key else None
+    key = case_number_key(text) or text.strip()
+    found = WorkflowInstance.objects.filter(case_number=key).first()
     if found is None:
         try:
             found = WorkflowInstance.objects.filter(uuid=text.strip()).first()
