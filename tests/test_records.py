@@ -236,6 +236,11 @@ class ExportTests(RecordsCase):
         assert record["payload"] == {"applicant": "Ada", "email": "ada@example.org"}
         assert record["status"] == "rejected" and record["purged"] is None
         assert [r["step"] for r in record["runs"]] == ["check", "upload-site-plan", "review"]
+        assert [(h["step"], h["result"]) for h in record["history"]] == [
+            ("check", "ok"),
+            ("upload-site-plan", "submitted"),
+            ("review", "rejected"),
+        ]
         assert record["decisions"][0]["reason"] == "The shed is too close to the street"
         assert record["decisions"][0]["note"] == "Called the applicant on Monday"
         assert {"request_sent", "document_added"} <= {e["type"] for e in record["events"]}

@@ -51,6 +51,11 @@ def case_record(instance: WorkflowInstance, *, now: datetime | None = None) -> d
         "outcome": instance.outcome,
         "legalHold": instance.legal_hold,
         "purged": _purged(instance),
+        # As the status API's `history`: finished steps, oldest first.
+        "history": [
+            {"step": r.step_id, "result": r.result, "time": _iso(r.ended_at), "by": r.completed_by}
+            for r in sorted((r for r in runs if r.ended_at), key=lambda r: r.ended_at)
+        ],
         "runs": [_run(run) for run in runs],
         "decisions": [_decision(run) for run in runs if run.is_for_a_person and run.ended_at],
         "events": [_event(e) for e in Event.objects.filter(instance=instance).order_by("pk")],
