@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.test import SimpleTestCase, TestCase, override_settings
 from django.utils import timezone
 
-from tests.factories import committed, make_user, start
+from tests.factories import committed, make_token, make_user, start
 from tests.requests_to_applicant import PDF, PNG, pdf, request_workflow
 from workflows_app import definitions, runtime
 from workflows_app.definitions import InvalidDefinition, parse_retention
@@ -130,6 +130,22 @@ class PurgeTests(RecordsCase):
         assert "Ada" not in json.dumps(
             list(Event.objects.filter(instance=instance).values()), default=str
         )
+
+    def test_a_purged_case_still_shows_its_steps_and_outcome_to_the_citizen_and_the_api(self):
+        committed(retention.purge_expired)
+        page = self.client.get(self.instance.tracker_url)
+        assert page.status_code == 200
+        assert "Upload the site plan" in page.content.decode()
+        assert "too close to the street" not in page.content.decode()
+        token = make_token()
+        status = self.client.get(
+            f"/api/workflows/{self.instance.uuid}/status",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert status.status_code == 200
+        body = status.json()
+        assert body["status"] == "rejected" and body["outcome"]["result"] == "rejected"
+        assert body["outcome"]["reasons"] == [] and body["documents"] == []
 
     def test_purge_is_idempotent(self):
         committed(retention.purge_expired)
