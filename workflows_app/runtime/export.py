@@ -15,7 +15,6 @@ from typing import Any
 from django.utils import timezone
 
 from ..models import CaseDocument, Event, StepRun, WorkflowInstance
-from ..queries import catalog
 
 RECORD_FORMAT = "hms-case-record/1"
 
@@ -34,7 +33,7 @@ def case_record(instance: WorkflowInstance, *, now: datetime | None = None) -> d
         "workflow": {
             "id": definition.key,
             "version": definition.version,
-            "name": catalog.spec_of(definition).name,
+            "name": definition.name,  # the stored text (a language map's first entry)
             "definition": definition.source,
         },
         "status": instance.status,
