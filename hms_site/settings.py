@@ -234,6 +234,10 @@ STORAGES = {
 # (the API's documents and the applicant's answer on the tracker) read bodies this large;
 # everything else stops at HMS_MAX_BODY_BYTES.
 HMS_MAX_UPLOAD = os.environ.get("HMS_MAX_UPLOAD", "10MB")
+
+# Records (docs/records.md): how long personal data of an ended application is kept when its
+# workflow sets no `retention` (P7Y, 90d, ...); empty keeps it until a workflow says otherwise.
+HMS_RETENTION = os.environ.get("HMS_RETENTION", "")
 # How long the emailed link to answer a request stays valid; a new one can be asked for from
 # the tracker, at most HMS_RESPOND_LINKS_PER_HOUR times an hour per application.
 HMS_RESPOND_LINK_SECONDS = 14 * 86400

@@ -552,6 +552,9 @@ def insert_instances(definition, count: int) -> None:
         "awaiting_applicant_since": None,
         "parent_run_id": None,
         "root_id": None,
+        "legal_hold": False,
+        "purged_at": None,
+        "purge_record": None,
     }
 
     def prep(name, value):

@@ -281,7 +281,7 @@ class WorkflowProblemTests(SimpleTestCase):
 
     def test_an_unknown_field_with_nothing_close_lists_the_allowed_fields(self):
         assert only_problem(workflow(colour="red")).message == (
-            "unknown field 'colour'; allowed fields: id, name, description, public, input, deadline, steps"
+            "unknown field 'colour'; allowed fields: id, name, description, public, input, deadline, retention, steps"
         )
 
     def test_a_name_that_is_not_text_is_reported(self):

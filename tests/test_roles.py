@@ -40,6 +40,10 @@ SUPERVISORS = {
     "change_delegation",
     "delete_delegation",
     "view_delegation",
+    # records and reports (migration 0014, docs/records.md, docs/reports.md)
+    "hold_instance",
+    "export_case",
+    "view_reports",
 }
 
 

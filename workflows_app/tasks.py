@@ -6,7 +6,7 @@ their names stay stable: a message queued before a deploy still runs after it.
 
 from uuid import UUID
 
-from .runtime import asking, execution, notifications, schedules
+from .runtime import asking, execution, notifications, reporting, retention, schedules
 from .runtime import sweep as sweeps
 
 
@@ -23,6 +23,16 @@ def sweep() -> int:
 def prune_failures() -> int:
     """Daily: delete django-q2 failures older than a month."""
     return schedules.prune_failures()
+
+
+def purge_expired() -> int:
+    """Daily: remove the personal data of instances past their retention (docs/records.md)."""
+    return retention.purge_expired().instances
+
+
+def fill_report_rollups() -> int:
+    """Daily: count the days the supervisors' reports do not have yet (docs/reports.md)."""
+    return reporting.fill_rollups()
 
 
 def send_task_email(run_id: str, kind: str) -> int:

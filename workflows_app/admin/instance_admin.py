@@ -40,6 +40,7 @@ from .filters import (
 )
 from .forms import ReasonForm, ReassignForm
 from .readonly import ReadOnlyAdminMixin
+from .records_admin import RecordsActionsMixin
 
 BOTH = [ActionLocation.CHANGE_LIST, ActionLocation.CHANGE_FORM]
 MAX_BATCH = 500  # instances one action acts on; more would hold the request too long
@@ -60,7 +61,7 @@ class CappedPaginator(Paginator):
 
 
 @admin.register(WorkflowInstance)
-class WorkflowInstanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class WorkflowInstanceAdmin(RecordsActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "case",
         "workflow",
@@ -89,7 +90,12 @@ class WorkflowInstanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     list_per_page = 50
-    actions = ("retry_failed", "cancel_with_reason", "reassign_task")
+    actions = (
+        "retry_failed",
+        "cancel_with_reason",
+        "reassign_task",
+        *RecordsActionsMixin.records_actions,
+    )
     fields = (
         "case",
         "uuid",
@@ -102,6 +108,8 @@ class WorkflowInstanceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
         "updated_at",
         "ended_at",
+        "legal_hold",
+        "purged_at",
         "payload_json",
         "context_json",
     )

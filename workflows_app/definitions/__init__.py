@@ -16,6 +16,7 @@ from .form_rules import DEFAULT_ACCEPT, DOCUMENT_TYPES, FIELD_TYPES
 from .languages import in_language, localized
 from .loading import load_file, load_text
 from .problems import InvalidDefinition, Problem, Reference
+from .retention import Retention, parse_retention
 from .route_rules import CEL_VARIABLES
 from .service_rules import DEFAULT_PYTHON_PREFIXES, SERVICE_FIELDS, SERVICE_KINDS, parse_services
 from .sizes import format_size, parse_size
@@ -38,6 +39,8 @@ from .step_rules import MAX_RETRIES, ON_TIMEOUT_ACTIONS, STEP_FIELDS
 from .workflow_rules import WORKFLOW_FIELDS, parse_definition
 
 __all__ = [
+    "Retention",
+    "parse_retention",
     "BRANCH_FIELDS",
     "CEL_VARIABLES",
     "DEFAULT_ACCEPT",

@@ -13,6 +13,7 @@ from .cel_cost import CostShape
 from .durations import Duration
 from .languages import Text, in_language
 from .problems import Problem, Reference, Report
+from .retention import Retention
 
 TERMINALS = frozenset({"end", "reject", "fail"})
 JOIN_MODES = ("all", "any")
@@ -124,6 +125,7 @@ class WorkflowSpec:
     # Services and users it names, placed for problems: checked against the database.
     references: tuple[Reference, ...] = field(default=(), compare=False, repr=False)
     deadline: Duration | None = None  # start to end, not counting waits for the applicant
+    retention: Retention | None = None  # after the end, until personal data is purged
     _places: Mapping[str, Place] = field(init=False, compare=False, repr=False)
     _forks: Mapping[str, tuple[BranchSpec, str]] = field(init=False, compare=False, repr=False)
 

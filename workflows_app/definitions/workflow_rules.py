@@ -9,10 +9,11 @@ from .checks import WORKFLOW_KEY, check_duration, check_keys, describe, plain_co
 from .flow_rules import check_any_step
 from .languages import check_text_map
 from .problems import InvalidDefinition, Report
+from .retention import parse_retention
 from .route_rules import check_targets
 from .specs import StepSpec, WorkflowSpec
 
-WORKFLOW_FIELDS = ("id", "name", "description", "public", "input", "deadline", "steps")
+WORKFLOW_FIELDS = ("id", "name", "description", "public", "input", "deadline", "retention", "steps")
 # More steps than any real procedure has; far more make every page of the workflow slow
 # (an 8,000-step file took 78 s to show as a draft), so they are refused before any check.
 MAX_STEPS = 500
@@ -50,6 +51,12 @@ def check_workflow(data: Any, report: Report) -> WorkflowSpec | None:
     deadline = None
     if data.get("deadline") is not None:
         deadline = check_duration(data["deadline"], ("deadline",), report)
+    retention = None
+    if data.get("retention") is not None:
+        try:
+            retention = parse_retention(data["retention"])
+        except ValueError as exc:
+            report.add(("retention",), f"retention: {exc}")
     steps = _check_steps(data, report)
     if report.found or workflow_id is None:
         return None
@@ -65,6 +72,7 @@ def check_workflow(data: Any, report: Report) -> WorkflowSpec | None:
         report.lines,
         references=tuple(report.references()),
         deadline=deadline,
+        retention=retention,
     )
 
 

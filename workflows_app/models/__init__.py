@@ -6,6 +6,7 @@
 - documents: files sent with an application
 - access: API tokens, signed callbacks already seen, delegations
 - operations: heartbeats of periodic jobs
+- reports: daily rollups behind the supervisors' reports
 """
 
 from .access import ApiToken, Delegation, SeenWebhook, username_key
@@ -20,6 +21,7 @@ from .instances import (
     new_case_number,
 )
 from .operations import Heartbeat
+from .reports import CaseRollup, DecisionRollup, DurationRollup, RollupDay
 from .workflows import BusinessCalendar, DraftStep, Service, WorkflowDefinition, WorkflowDraft
 
 __all__ = [
@@ -27,12 +29,16 @@ __all__ = [
     "ApiToken",
     "BusinessCalendar",
     "CaseDocument",
+    "CaseRollup",
+    "DecisionRollup",
+    "DurationRollup",
     "Delegation",
     "DraftStep",
     "Event",
     "Heartbeat",
     "InstanceOperation",
     "OnTimeout",
+    "RollupDay",
     "RunState",
     "SeenWebhook",
     "Service",

@@ -100,6 +100,13 @@ class WorkflowInstance(models.Model):
     root = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # Records (docs/records.md): a legal hold stops purge_expired; purged_at says when the
+    # personal data was removed, purge_record what was removed (counts, never the data).
+    legal_hold = models.BooleanField(
+        default=False, db_default=False, help_text=_("Kept whole past its retention.")
+    )
+    purged_at = models.DateTimeField(null=True, blank=True)
+    purge_record = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -124,6 +131,14 @@ class WorkflowInstance(models.Model):
                 fields=["current_step", "-id"],
                 condition=Q(status="running"),
                 name="instance_running_step_idx",
+            ),
+            # purge_expired (ended before a cutoff) and the reports (ended on a day).
+            models.Index(fields=["ended_at"], name="instance_ended_idx"),
+            # The backlog report: running instances by workflow version and age, index only.
+            models.Index(
+                fields=["definition", "created_at"],
+                condition=Q(status="running"),
+                name="instance_running_age_idx",
             ),
         ]
 
@@ -244,6 +259,8 @@ class StepRun(models.Model):
                 condition=Q(state="waiting"),
                 name="steprun_waiting_user_idx",
             ),
+            # The reports' daily rollups: runs that ended on a day.
+            models.Index(fields=["ended_at"], name="steprun_ended_idx"),
         ]
 
     def __str__(self) -> str:
@@ -324,4 +341,8 @@ class InstanceOperation(WorkflowInstance):
             ("cancel_instance", _("Can cancel an instance")),
             ("retry_instance", _("Can retry a failed instance")),
             ("reassign_task", _("Can reassign a task")),
+            # Records and reports (docs/records.md, docs/reports.md).
+            ("hold_instance", _("Can place or lift a legal hold")),
+            ("export_case", _("Can export a case's whole record")),
+            ("view_reports", _("Can see the supervisors' reports")),
         ]

@@ -11,11 +11,20 @@ from ..models import Heartbeat
 
 SWEEP = "hms-sweep"
 PRUNE = "hms-prune-failures"
+PURGE = "hms-purge-expired"
+ROLLUPS = "hms-report-rollups"
 
 SCHEDULES = {
     # The backstop of the timer threads: deadlines, retries and lost workers, every minute.
     SWEEP: {"func": "workflows_app.tasks.sweep", "schedule_type": "I", "minutes": 1},
     PRUNE: {"func": "workflows_app.tasks.prune_failures", "schedule_type": "D", "minutes": None},
+    # Records and reports (docs/records.md, docs/reports.md): once a day each.
+    PURGE: {"func": "workflows_app.tasks.purge_expired", "schedule_type": "D", "minutes": None},
+    ROLLUPS: {
+        "func": "workflows_app.tasks.fill_report_rollups",
+        "schedule_type": "D",
+        "minutes": None,
+    },
 }
 
 

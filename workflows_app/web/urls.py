@@ -3,6 +3,7 @@ from django.urls import path, re_path
 
 from . import api, front, inbox, respond, task_actions, tracker
 from . import board as board_views
+from . import reports as report_views
 from .health import healthz
 
 app_name = "workflows"
@@ -40,6 +41,11 @@ urlpatterns = [
     path("tasks/<uuid:run_id>/release", task_actions.release, name="task-release"),
     path("tasks/<uuid:run_id>/decide", task_actions.decide, name="task-decide"),
     path("tasks/<uuid:run_id>/reassign", task_actions.reassign, name="task-reassign"),
+    # Supervisors' reports (docs/reports.md).
+    path("reports/", report_views.on_time, name="reports"),
+    path("reports/backlog/", report_views.backlog, name="reports-backlog"),
+    path("reports/workload/", report_views.workload, name="reports-workload"),
+    path("reports/durations/", report_views.durations, name="reports-durations"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),
