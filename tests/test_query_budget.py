@@ -93,22 +93,24 @@ class StatementsPerInstanceTests(TestCase):
         assert instance.status == Status.COMPLETED
         return phases
 
-    def test_the_seed_shape_takes_fifteen_data_statements_in_steady_state(self):
+    def test_the_seed_shape_takes_seventeen_data_statements_in_steady_state(self):
         make_seed_services()
         definition = make_definition()
         self.life(definition)  # warms the per-process caches, as a running worker has them
         phases = self.life(definition)
-        assert phases == {"start": 2, "validate": 5, "approve": 4, "notify": 4}
-        assert sum(phases.values()) == 15
+        # A worker's claim bumps the instance's revision (its ETag) in a statement of its own:
+        # +1 for each of validate and notify (docs/api.md "ETag").
+        assert phases == {"start": 2, "validate": 6, "approve": 4, "notify": 5}
+        assert sum(phases.values()) == 17
 
-    def test_three_python_steps_take_twelve_data_statements_and_one_queue_message(self):
+    def test_three_python_steps_take_thirteen_data_statements_and_one_queue_message(self):
         definition = simple_workflow("three", steps=THREE_PYTHON_STEPS)
         self.life(definition)
         self.enqueue.reset_mock()
         phases = self.life(definition)
-        # Read and claim the first run; per step route the instance and close its run; open
-        # the next two runs already claimed (inline, no queue hop).
-        assert phases == {"start": 2, "one": 10}
+        # Read and claim the first run (and bump the revision); per step route the instance
+        # and close its run; open the next two runs already claimed (inline, no queue hop).
+        assert phases == {"start": 2, "one": 11}
         assert self.enqueue.call_count == 1
 
 

@@ -23,7 +23,15 @@ from ..models import ApiToken, Status, StepRun, WorkflowInstance
 from ..queries import catalog, progress
 from .answers import decide, read_answer
 from .api_input import field, json_body
-from .auth import ApiError, authenticate, authorize_callback, is_signed_callback, require_scope
+from .auth import (
+    ApiError,
+    authenticate,
+    authorize_callback,
+    bearer_secret,
+    is_signed_callback,
+    require_scope,
+)
+from .conditional import VARY_API, etag, tagged, unchanged_status
 from .files import download, read_upload
 from .openapi import OPENAPI
 from .ratelimit import client_ip
@@ -190,14 +198,21 @@ def _check_access(request, instance: WorkflowInstance | None, instance_id: str, 
 
 
 @api_view("GET")
-def status(request: HttpRequest, instance_id: str) -> JsonResponse:
+def status(request: HttpRequest, instance_id: str) -> HttpResponse:
+    sent, bearer = bearer_secret(request)
+    if (not sent or bearer) and (unchanged := unchanged_status(request, instance_id, bearer)):
+        return unchanged  # 304 from one query (web/conditional.py)
     instance, runs = progress.instance_with_runs(instance_id)
     _check_access(request, instance, instance_id, ApiToken.Scope.START)
     private = getattr(request, "api_token", None) is not None
     document = instance_status(instance, runs, private=private)
     if not private:
         document = without_people(document)
-    return JsonResponse(document)
+    clock = not instance.is_finished and instance.deadline_at is not None
+    tag = etag(revision=instance.revision, clock=clock, private=private)
+    response = tagged(JsonResponse(document), tag, VARY_API)
+    response["Cache-Control"] = "no-cache"
+    return response
 
 
 @api_view("POST")

@@ -43,6 +43,12 @@ def bearer_token(request: HttpRequest) -> ApiToken | None:
     return ApiToken.objects.filter(key_hash=ApiToken.hash(raw), revoked_at=None).first()
 
 
+def bearer_secret(request: HttpRequest) -> tuple[bool, str | None]:
+    """(whether an Authorization header was sent, its bearer secret or None if malformed)."""
+    header = request.headers.get("Authorization", "")
+    return bool(header), _bearer(header) if header else None
+
+
 def _bearer(header: str) -> str | None:
     scheme, _, raw = header.partition(" ")
     return raw.strip() if scheme.lower() == "bearer" and raw.strip() else None
