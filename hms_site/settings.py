@@ -168,6 +168,11 @@ HMS_SERVICE_CONCURRENCY = int(
     os.environ.get("HMS_SERVICE_CONCURRENCY", max(1, Q_CLUSTER["workers"] - 1))
 )
 HMS_SLOT_WAIT_SECONDS = 1.0
+# How long a run waits for a free slot before going back (runtime/concurrency.py): longer
+# than a fast service's call, far shorter than a slow one's.
+HMS_SLOT_GRACE_SECONDS = float(os.environ.get("HMS_SLOT_GRACE_SECONDS", "0.25"))
+# Where a cluster's slots are (one small lock file per service and slot; runtime/concurrency.py).
+HMS_SLOT_DIR = os.environ.get("HMS_SLOT_DIR", str(BASE_DIR / "var" / "slots"))
 # A python step that follows a start, decision or callback runs in the caller's process after
 # its commit (as Camunda and viewflow do), not after a queue hop; false: always via a worker.
 HMS_INLINE_PYTHON_STEPS = _env_bool("HMS_INLINE_PYTHON_STEPS", True)
