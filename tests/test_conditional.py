@@ -182,5 +182,3 @@ class TrackerPollTests(TestCase):
         response = self.client.get(self.instance.tracker_url, **headers)
         assert response.status_code == 200
         assert "announcer" not in response.content.decode()
-
-
