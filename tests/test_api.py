@@ -847,17 +847,17 @@ class QueryBudgetTests(ApiCase):
         assert response.status_code == 200
         return len(queries)
 
-    def test_status_takes_four_queries_whatever_the_number_of_steps_and_events(self):
+    def test_status_takes_three_queries_whatever_the_number_of_steps_and_events(self):
         small, large = self.finished_instance("small", 2), self.finished_instance("large", 10)
         assert len(self.get(status_url(large), token=self.token).json()["history"]) == 10
-        # the instance with its runs (one join), the token, the events, the documents
-        assert (self.status_queries(small), self.status_queries(large)) == (4, 4)
+        # the instance with its runs and the token (one join), the events, the documents
+        assert (self.status_queries(small), self.status_queries(large)) == (3, 3)
 
-    def test_status_of_a_waiting_task_with_its_assignee_takes_four_queries(self):
+    def test_status_of_a_waiting_task_with_its_assignee_takes_three_queries(self):
         make_seed_services()
         instance = start(make_definition())
         run_queued(instance)
-        assert self.status_queries(instance) == 4
+        assert self.status_queries(instance) == 3
 
     def test_start_takes_a_fixed_number_of_queries(self):
         http_workflow("budget")  # the start alone: python steps after it are budgeted elsewhere

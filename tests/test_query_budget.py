@@ -145,14 +145,38 @@ class StatementsPerRequestTests(TestCase):
         # The token, the newest definition, the instance, its first run.
         assert len(statements) == 4, statements
 
-    def test_status_takes_four_data_statements(self):
+    def test_status_takes_three_data_statements(self):
         response, _ = self.start()
         path = f"/api/workflows/{response.json()['instanceId']}/status"
         self.request("get", path)  # warm caches
         response, statements = self.request("get", path)
         assert response.status_code == 200
-        # The instance with its runs (one join), the token, its events, its documents.
-        assert len(statements) == 4, statements
+        # The instance with its runs and the token (one join), its events, its documents.
+        assert len(statements) == 3, statements
+
+    def test_an_unchanged_status_poll_takes_one_data_statement(self):
+        response, _ = self.start()
+        path = f"/api/workflows/{response.json()['instanceId']}/status"
+        tag = self.request("get", path)[0]["ETag"]
+        response, statements = self.request("get", path, HTTP_IF_NONE_MATCH=tag)
+        assert response.status_code == 304
+        # The instance's revision with the token's row (web/conditional.py).
+        assert len(statements) == 1, statements
+
+    def test_a_tracker_poll_takes_one_statement_unchanged_and_two_after_a_change(self):
+        from workflows_app.models import WorkflowInstance
+
+        response, _ = self.start()
+        instance = WorkflowInstance.objects.get(uuid=response.json()["instanceId"])
+        htmx = {"HTTP_HX_REQUEST": "true"}
+        self.request("get", instance.tracker_url, **htmx)  # warm caches
+        response, statements = self.request("get", instance.tracker_url, **htmx)
+        assert response.status_code == 200
+        # The instance with its runs (one join), the step's typical duration (cached after).
+        assert len(statements) <= 2, statements
+        unchanged = {**htmx, "HTTP_IF_NONE_MATCH": response["ETag"]}
+        response, statements = self.request("get", instance.tracker_url, **unchanged)
+        assert (response.status_code, len(statements)) == (304, 1), statements
 
 
 SEQUENTIAL_REVIEWS = {

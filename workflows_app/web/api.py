@@ -20,7 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 from .. import runtime
 from ..engine import InvalidAnswer, TransitionNotAllowed
 from ..models import ApiToken, Status, StepRun, WorkflowInstance
-from ..queries import catalog, progress
+from ..queries import catalog, progress, revisions
 from .answers import decide, read_answer
 from .api_input import field, json_body
 from .auth import (
@@ -191,10 +191,13 @@ def _instance(request: HttpRequest, instance_id: str, scope: str) -> WorkflowIns
     return instance
 
 
-def _check_access(request, instance: WorkflowInstance | None, instance_id: str, scope: str):
-    """401/403 unless the caller may `scope` the instance; 404 when there is none."""
+def _check_access(
+    request, instance: WorkflowInstance | None, instance_id: str, scope: str, **found
+):
+    """401/403 unless the caller may `scope` the instance; 404 when there is none. `found`:
+    the header's token as the caller already read it (auth.authenticate)."""
     anonymous_read = scope == ApiToken.Scope.START and instance and instance.pinned.public
-    token = authenticate(request, required=not anonymous_read)
+    token = authenticate(request, required=not anonymous_read, **found)
     if instance is None:
         raise ApiError(404, "not_found", f"no instance '{instance_id}'")
     if token:
@@ -206,8 +209,10 @@ def status(request: HttpRequest, instance_id: str) -> HttpResponse:
     sent, bearer = bearer_secret(request)
     if (not sent or bearer) and (unchanged := unchanged_status(request, instance_id, bearer)):
         return unchanged  # 304 from one query (web/conditional.py)
-    instance, runs = progress.instance_with_runs(instance_id)
-    _check_access(request, instance, instance_id, ApiToken.Scope.START)
+    token_hash = ApiToken.hash(bearer) if bearer else None
+    instance, runs = progress.instance_with_runs(instance_id, token_hash=token_hash)
+    found = {"found": revisions.token_from(runs[0])} if token_hash and runs else {}
+    _check_access(request, instance, instance_id, ApiToken.Scope.START, **found)
     private = getattr(request, "api_token", None) is not None
     document = instance_status(instance, runs, private=private)
     if not private:
