@@ -138,12 +138,12 @@ class StatementsPerRequestTests(TestCase):
             "post", "/api/workflows/start", data=body, content_type="application/json"
         )
 
-    def test_start_takes_four_data_statements(self):
+    def test_start_takes_three_data_statements(self):
         self.start()  # warm caches
         response, statements = self.start()
         assert response.status_code == 201
-        # The token, the newest definition, the instance, its first run.
-        assert len(statements) == 4, statements
+        # The newest definition with the token's row (one query), the instance, its first run.
+        assert len(statements) == 3, statements
 
     def test_status_takes_three_data_statements(self):
         response, _ = self.start()

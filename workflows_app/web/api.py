@@ -118,8 +118,12 @@ def start(request: HttpRequest) -> JsonResponse:
     body = json_body(request)
     key = field(body, "workflowId", str, required=True)
     payload = field(body, "payload", dict, default={})
-    token = authenticate(request, required=False)
-    definition = catalog.latest_definition(key)
+    sent, bearer = bearer_secret(request)
+    token_hash = ApiToken.hash(bearer) if bearer else None
+    definition, found = catalog.latest_for_start(key, token_hash=token_hash)
+    # The token's row came with the version (one query); without a version, look it up.
+    read = {"found": found} if token_hash and definition is not None else {}
+    token = authenticate(request, required=False, **read)
     if token is None and not (definition and definition.public):
         raise ApiError(401, "unauthorized", "send Authorization: Bearer TOKEN")
     if definition is None:
