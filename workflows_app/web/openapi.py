@@ -57,6 +57,15 @@ _STATUS = {
         },
     }
 }
+# Conditional GET (docs/api.md "Conditional GET"): the status answer's ETag sent back.
+_IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "The ETag of an earlier status answer: 304 while nothing changed",
+}
+_NOT_MODIFIED = {"304": {"description": "Nothing changed since the ETag sent (no body)"}}
 _STARTED_LINKS = _links(_INSTANCE_FROM_BODY, "getStatus", "cancelInstance", "retryInstance")
 
 OPENAPI = {
@@ -105,8 +114,8 @@ OPENAPI = {
                 "operationId": "getStatus",
                 "summary": "Status, history, steps and events of an instance",
                 "security": [{"bearer": []}, {}],
-                "parameters": [_INSTANCE_ID],
-                "responses": {**_STATUS, **_errors(401, 403, 404, 500)},
+                "parameters": [_INSTANCE_ID, _IF_NONE_MATCH],
+                "responses": {**_STATUS, **_NOT_MODIFIED, **_errors(401, 403, 404, 500)},
             }
         },
         "/api/workflows/{instanceId}/cancel": {
