@@ -6,11 +6,14 @@ definition, and, when the caller sent a token, that token's row read in the same
 The status endpoint reads the token the same way, joined to its read of the runs.
 """
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
+from django.db import connection
 from django.db.models import Subquery
 
 from ..models import ApiToken, WorkflowInstance
@@ -44,15 +47,37 @@ def token_from(values: dict[str, Any] | Any) -> ApiToken | None:
 
 
 def poll_state(key: UUID, *, token_hash: str | None) -> PollState | None:
-    """The instance with public id `key`, and the live token with `token_hash`; one query."""
-    rows = WorkflowInstance.objects.filter(uuid=key)
-    if token_hash is not None:
-        rows = rows.annotate(**token_columns(token_hash))
-    row = rows.values(
-        "revision", "status", "deadline_at", "definition_id", *rows.query.annotations
-    ).first()
+    """The instance with public id `key`, and the live token with `token_hash`; one query.
+
+    Written as SQL once (`_poll_sql`), not built by the ORM per request: on this path,
+    building and compiling the query cost several times what running it does
+    (docs/BENCHMARKS.md, section 5), and this is the path every unchanged poll takes.
+    """
+    uuid = WorkflowInstance._meta.get_field("uuid").get_db_prep_value(key, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(_poll_sql(connection.vendor), [token_hash or "", uuid])
+        row = cursor.fetchone()
     if row is None:
         return None
-    token = token_from(row)
-    live = token if token is not None and token.revoked_at is None else None
-    return PollState(row["revision"], row["status"], row["deadline_at"], row["definition_id"], live)
+    revision, status, deadline_at, definition_id, *token_row = row
+    token = None
+    if token_row[0] is not None and token_row[-1] is None:  # known, and not revoked
+        pk, name, scopes, workflows, _ = token_row
+        token = ApiToken(pk=pk, name=name, scopes=_json(scopes), workflows=_json(workflows))
+    return PollState(revision, status, deadline_at, definition_id, token)
+
+
+@lru_cache(maxsize=4)
+def _poll_sql(vendor: str) -> str:
+    instance, token = WorkflowInstance._meta.db_table, ApiToken._meta.db_table
+    return (
+        "SELECT i.revision, i.status, i.deadline_at, i.definition_id, "
+        "t.id, t.name, t.scopes, t.workflows, t.revoked_at "
+        f"FROM {instance} i LEFT JOIN {token} t ON t.key_hash = %s "
+        "WHERE i.uuid = %s"
+    )
+
+
+def _json(value: Any) -> Any:
+    """A JSON column as read by a plain cursor: text on SQLite, decoded or text on PostgreSQL."""
+    return json.loads(value) if isinstance(value, (str, bytes)) else value
