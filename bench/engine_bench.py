@@ -26,7 +26,15 @@ from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
-from bench import common, dataset, engine_runs, sqlcount, sweep_bench, viewflow_bench  # noqa: E402
+from bench import (  # noqa: E402
+    common,
+    dataset,
+    engine_runs,
+    http_steps,
+    sqlcount,
+    sweep_bench,
+    viewflow_bench,
+)
 from bench.procs import peak_rss_mib, settle  # noqa: E402
 
 RESULTS = common.ROOT / "bench" / "results"
@@ -90,16 +98,18 @@ CALLERS = 2  # processes that start and decide, as the viewflow peer has two
 
 
 def rates(defs: dict, size: dict, viewflow_db: str, cluster: "Cluster") -> dict:
-    """Interleaved samples: three python steps, one-row tasks, the seed shape, viewflow.
+    """Interleaved samples: three python steps, three http steps, one-row tasks, the seed
+    shape, viewflow.
 
     Before each sample the cluster is left to finish what it still does (the monitor saves
     results after the rows are written), so no sample pays for the one before it. "three"
     and "seed" run the site's default (python steps in the callers, HMS_INLINE_PYTHON_STEPS);
     "three_workers" sends every step through the qcluster's two workers instead.
     """
-    three, seed = defs["bench-three"], defs["building-permit"]
+    three, seed, three_http = defs["bench-three"], defs["building-permit"], defs["bench-three-http"]
     samples: dict[str, list] = {
         "three": [],
+        "three_http": [],
         "three_workers": [],
         "tasks": [],
         "seed": [],
@@ -108,6 +118,7 @@ def rates(defs: dict, size: dict, viewflow_db: str, cluster: "Cluster") -> dict:
     engine_runs.automated(three, 20)  # warm the caches that the callers inherit
     with workers_only():
         engine_runs.automated(three, 20)  # and the workers' caches
+    engine_runs.automated(three_http, 20)  # the workers' pooled connections to the service
     engine_runs.one_row_tasks(30)
     engine_runs.with_a_person(seed, 10)
     idle = lambda: settle(cluster.proc.pid)  # noqa: E731
@@ -121,6 +132,9 @@ def rates(defs: dict, size: dict, viewflow_db: str, cluster: "Cluster") -> dict:
             samples["three_workers"].append(rate)
         idle()
         samples["tasks"].append(engine_runs.one_row_tasks(size["tasks"]))
+        idle()
+        rate = engine_runs.automated(three_http, size["three"], callers=CALLERS)
+        samples["three_http"].append(rate)
         idle()
         samples["seed"].append(engine_runs.with_a_person(seed, size["seed"], callers=CALLERS))
         idle()
@@ -211,7 +225,8 @@ def main() -> None:
     common.progress(
         f"{name}: rates, {size['rounds']} interleaved rounds (ours, django-q2, viewflow)"
     )
-    with Cluster("rates") as cluster:
+    with http_steps.echo_service() as url, Cluster("rates") as cluster:
+        defs["bench-three-http"] = http_steps.install(url)
         result = {"samples": rates(defs, size, args.viewflow_db, cluster)}
     common.progress(f"{name}: statements per instance")
     result["viewflow_sql"] = viewflow_bench.run(args.viewflow_db, "count")

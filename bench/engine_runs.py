@@ -18,9 +18,8 @@ from datetime import datetime
 from django.db import connections, transaction
 from django.db.models import Max
 from django.utils import timezone
-from django_q.tasks import async_task
 
-from bench.baseline import ROW_PREFIX
+from bench.baseline import ROW_PREFIX, enqueue_touch
 from workflows_app import runtime
 from workflows_app.models import Heartbeat, RunState, Status, StepRun, WorkflowInstance
 from workflows_app.queries import catalog
@@ -117,7 +116,7 @@ def one_row_tasks(count: int) -> float:
     began = timezone.now()
     for i in range(count):
         with around():
-            async_task("bench.baseline.touch_row", f"{ROW_PREFIX}{i}")
+            enqueue_touch(f"{ROW_PREFIX}{i}")
     rows = Heartbeat.objects.filter(name__startswith=ROW_PREFIX, last_tick__gte=began)
     _wait(lambda: rows.count() >= count)
     return _rate(count, began, rows.aggregate(end=Max("last_tick"))["end"])
@@ -204,7 +203,7 @@ def task_latency(count: int, *, gap: float = 0.05) -> list[float]:
     for i in range(count):
         name = f"{ROW_PREFIX}{i}"
         sent[name] = timezone.now()
-        async_task("bench.baseline.touch_row", name)
+        enqueue_touch(name)
         time.sleep(gap)
     rows = Heartbeat.objects.filter(name__in=list(sent), last_tick__gte=min(sent.values()))
     _wait(lambda: rows.count() >= count)

@@ -1,39 +1,67 @@
-"""HTTP figures: gunicorn (2 workers, persistent connections) driven by wrk on the same machine.
+"""HTTP figures: gunicorn (2 workers, persistent connections) driven by 8 clients on the same
+machine.
 
-wrk is a C program with one thread here; its CPU time and the server's are measured and
+The clients are bench/hload.c (compiled here with the system's C compiler into
+bench/results/): one thread per keep-alive connection, a closed loop each, as wrk's
+connections are; wrk itself is not needed. Its CPU time and the server's are measured and
 reported next to the rates, so a reader sees that the load generator did not starve the
-server. Endpoints are measured in interleaved rounds, the one-row view first in each round.
+server. Endpoints are measured in interleaved rounds, the one-row view first in each round;
+"unchanged" polls send the If-None-Match their previous answer's ETag gave (304).
 """
 
-import re
 import resource
+import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 from bench import common
 from bench.procs import _group_members, cpu_seconds, peak_rss_mib
 
-CONNECTIONS = 4
+CONNECTIONS = 8
+HLOAD_SOURCE = common.ROOT / "bench" / "hload.c"
+HLOAD = common.ROOT / "bench" / "results" / "hload"
 SLOW: set[str] = set()  # pages too slow for wrk, timed one by one (none since the board snapshot)
 START_BODY = '{"workflowId": "building-permit", "payload": {"applicant": "Ada"}}'
-LUA_POST = """wrk.method = "POST"
-wrk.body = '%s'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer %s"
-"""
 
 
 def endpoints(info: dict) -> dict[str, tuple[str, str | None]]:
-    """name -> (path, lua script or None)."""
+    """name -> (path, POST body or None)."""
     return {
         "one_row": (f"/bench/one-row/{info['pk']}", None),
-        "start": ("/api/workflows/start", LUA_POST % (START_BODY, info["token"])),
+        "start": ("/api/workflows/start", START_BODY),
         "status": (f"/api/workflows/{info['uuid']}/status", None),
+        "status_304": (f"/api/workflows/{info['uuid']}/status", None),
         "tracker": (f"/track/{info['uuid']}/", None),
+        "tracker_poll_304": (f"/track/{info['uuid']}/", None),
         "board": ("/board/", None),
     }
+
+
+def build_hload() -> Path | None:
+    """The compiled load generator; None (with the reason printed) without a C compiler."""
+    if HLOAD.exists() and HLOAD.stat().st_mtime >= HLOAD_SOURCE.stat().st_mtime:
+        return HLOAD
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        print("bench: no C compiler (cc/gcc) to build bench/hload.c: HTTP figures skipped")
+        return None
+    HLOAD.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([compiler, "-O2", "-pthread", "-o", str(HLOAD), str(HLOAD_SOURCE)], check=True)
+    return HLOAD
+
+
+def _headers(name: str, url: str, token: str) -> list[str]:
+    """The request headers of endpoint `name`; an unchanged poll's from a first request."""
+    import requests
+
+    headers = {"Authorization": f"Bearer {token}"}
+    if name == "tracker_poll_304":
+        headers = {"HX-Request": "true"}
+    if name.endswith("_304"):
+        tag = requests.get(url, headers=headers, timeout=60).headers["ETag"]
+        headers["If-None-Match"] = tag
+    return [f"{key}: {value}" for key, value in headers.items()]
 
 
 def _settle(workers: list[int], *, limit: float = 120.0) -> None:
@@ -65,47 +93,28 @@ def sequential(url: str, *, token: str, count: int = 2) -> dict:
     }
 
 
-def wrk(url: str, *, seconds: float, token: str, script: str | None) -> dict:
-    """One wrk run: requests/s, p99 in ms, errors, and wrk's own CPU seconds."""
-    args = [
-        "wrk",
-        "-t1",
-        f"-c{CONNECTIONS}",
-        f"-d{seconds:g}s",
-        "--latency",
-        "--timeout",
-        "60s",
-        "-H",
-        f"Authorization: Bearer {token}",
-    ]
-    with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
-        if script:
-            lua.write(script)
-            lua.flush()
-            args += ["-s", lua.name]
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        out = subprocess.run(
-            [*args, url], capture_output=True, text=True, timeout=seconds + 60, check=True
-        ).stdout
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+def hload(port: int, path: str, *, seconds: float, headers: list[str], body: str | None) -> dict:
+    """One load run: requests/s, p99 in ms, errors, 304s, and the generator's CPU seconds."""
+    args = [str(HLOAD), "127.0.0.1", str(port), path, f"{seconds:g}", str(CONNECTIONS)]
+    for header in headers:
+        args += ["-H", header]
+    if body:
+        args += ["-b", body]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run(
+        args, capture_output=True, text=True, timeout=seconds + 120, check=True
+    ).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    found = dict(line.split() for line in out.splitlines() if line.strip())
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1]),
-        "p99_ms": _ms(re.search(r"99%\s+([\d.]+\w+)", out)[1]),
-        "errors": _errors(out),
+        "rps": float(found["rps"]),
+        "p99_ms": float(found["p99_ms"]),
+        "errors": int(found["4xx"]) + int(found["5xx"]) + int(found["errors"]),
+        "not_modified": int(found["3xx"]),
+        "requests": int(found["requests"]),
         "wrk_cpu_s": cpu,
     }
-
-
-def _ms(text: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(\w+)", text).groups()
-    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
-
-
-def _errors(out: str) -> int:
-    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    return (int(bad[1]) if bad else 0) + (sum(map(int, socket.groups())) if socket else 0)
 
 
 def measure(env: dict, info: dict, *, rounds: int, seconds: float, log: Path) -> dict:
@@ -119,14 +128,15 @@ def measure(env: dict, info: dict, *, rounds: int, seconds: float, log: Path) ->
             for _ in range(1 if name in SLOW else 4):
                 common.wait_http(f"http://127.0.0.1:{port}{path}", timeout=120)
         for _ in range(rounds):
-            for name, (path, script) in endpoints(info).items():
+            for name, (path, body) in endpoints(info).items():
                 _settle(workers)
-                cpu_before, began = sum(map(cpu_seconds, workers)), time.monotonic()
                 url = f"http://127.0.0.1:{port}{path}"
+                headers = _headers(name, url, info["token"])
+                cpu_before, began = sum(map(cpu_seconds, workers)), time.monotonic()
                 if name in SLOW:
                     sample = sequential(url, token=info["token"])
                 else:
-                    sample = wrk(url, seconds=seconds, token=info["token"], script=script)
+                    sample = hload(port, path, seconds=seconds, headers=headers, body=body)
                 elapsed = time.monotonic() - began
                 sample["server_cpu_share"] = (sum(map(cpu_seconds, workers)) - cpu_before) / elapsed
                 sample["wrk_cpu_share"] = sample.pop("wrk_cpu_s") / elapsed

@@ -32,6 +32,27 @@ def round_ratio(ours: list[float], base: list[float], *, per: float = 1.0) -> fl
     return median([o / (b / per) for o, b in zip(ours, base, strict=True)])
 
 
+def round_ratios(ours: list[float], base: list[float], *, per: float = 1.0) -> list[float]:
+    """The ratio within each round (ours against the baseline measured next to it)."""
+    return [o / (b / per) for o, b in zip(ours, base, strict=True)]
+
+
+def ratio_text(ratios: list[float]) -> str:
+    """The median of the per-round ratios, with their min and max when there are several."""
+    if len(ratios) < 2:
+        return f"{median(ratios):.2f}×"
+    return f"{median(ratios):.2f}× ({min(ratios):.2f}–{max(ratios):.2f})"
+
+
+def check_rounds(ratios: list[float], target: float | None) -> str:
+    """ "yes" when every round meets the target, "median only" when the median does, else NO."""
+    if target is None:
+        return ""
+    if min(ratios) >= target:
+        return "yes"
+    return "median only" if median(ratios) >= target else "NO"
+
+
 def _check(value: float, target: float | None, *, at_most: bool = False) -> str:
     if target is None:
         return ""
@@ -54,8 +75,9 @@ def rows(results: dict) -> list[Row]:
 def _engine_rows(name: str, engine: dict, backend: str) -> list[Row]:
     s = engine["samples"]
     three, tasks, seed, peer = (median(s[k]) for k in ("three", "tasks", "seed", "viewflow"))
-    e2e = round_ratio(s["three"], s["tasks"], per=3)
-    vs_peer = round_ratio(s["seed"], s["viewflow"])
+    e2e = round_ratios(s["three"], s["tasks"], per=3)
+    vs_peer = round_ratios(s["seed"], s["viewflow"])
+    http3 = s.get("three_http") or []
     workers = s.get("three_workers")
     sql, notify, vf = engine["sql"], engine.get("sql_notify"), engine["viewflow_sql"]
     lat = s["latency_ms"]
@@ -74,16 +96,25 @@ def _engine_rows(name: str, engine: dict, backend: str) -> list[Row]:
             name,
             f"{three:.1f}",
             f"{tasks:.1f} one-row tasks/s ÷ 3 = {tasks / 3:.1f}",
-            f"{e2e:.2f}×",
+            ratio_text(e2e),
             "≥ 1.0×",
-            _check(e2e, 1.0),
+            check_rounds(e2e, 1.0),
+        ),
+        Row(
+            "End to end, 3 HTTP steps (instances/s)",
+            name,
+            f"{median(http3):.1f}" if http3 else "not measured",
+            f"{tasks:.1f} one-row tasks/s ÷ 3 = {tasks / 3:.1f}",
+            ratio_text(round_ratios(http3, s["tasks"], per=3)) if http3 else "",
+            "≥ 1.0×",
+            check_rounds(round_ratios(http3, s["tasks"], per=3), 1.0) if http3 else "",
         ),
         Row(
             "End to end, 3 python steps, all through the workers",
             name,
             f"{median(workers):.1f}" if workers else "full run only",
             f"{tasks:.1f} one-row tasks/s ÷ 3 = {tasks / 3:.1f}",
-            f"{round_ratio(workers, s['tasks'], per=3):.2f}×" if workers else "",
+            ratio_text(round_ratios(workers, s["tasks"], per=3)) if workers else "",
             "",
             "",
         ),
@@ -92,9 +123,9 @@ def _engine_rows(name: str, engine: dict, backend: str) -> list[Row]:
             name,
             f"{seed:.1f}",
             f"viewflow 2.4: {peer:.1f}",
-            f"{vs_peer:.2f}×",
+            ratio_text(vs_peer),
             "≥ 1.5×",
-            _check(vs_peer, 1.5),
+            check_rounds(vs_peer, 1.5),
         ),
         Row(
             "SQL per seed-shape instance (data statements)",
@@ -193,18 +224,29 @@ def _http_rows(name: str, http: dict) -> list[Row]:
     s = http["samples"]
     base = median([x["rps"] for x in s["one_row"]])
     base_p99 = median([x["p99_ms"] for x in s["one_row"]])
-    targets = {"start": 0.5, "status": 0.7, "tracker": 0.5, "board": None}
+    targets = {
+        "start": 0.5,
+        "status": 0.7,
+        "status_304": 0.9,
+        "tracker": 0.5,
+        "tracker_poll_304": 0.9,
+        "board": None,
+    }
     labels = {
         "start": "POST /api/workflows/start",
         "status": "GET …/status",
+        "status_304": "GET …/status, unchanged (304)",
         "tracker": "GET /track/<id>/",
+        "tracker_poll_304": "Tracker poll, unchanged (304)",
         "board": "GET /board/",
     }
     found = []
     for key, target in targets.items():
+        if key not in s:
+            continue
         rps, p99 = median([x["rps"] for x in s[key]]), median([x["p99_ms"] for x in s[key]])
         errors = sum(x["errors"] for x in s[key])
-        ratio = round_ratio([x["rps"] for x in s[key]], [x["rps"] for x in s["one_row"]])
+        ratios = round_ratios([x["rps"] for x in s[key]], [x["rps"] for x in s["one_row"]])
         found.append(
             Row(
                 f"{labels[key]} (req/s, p99)",
@@ -212,9 +254,9 @@ def _http_rows(name: str, http: dict) -> list[Row]:
                 f"{rps:.{0 if rps >= 10 else 2}f} req/s, p99 {p99:.1f} ms"
                 + (f", {errors} errors" if errors else ""),
                 f"one-row view {base:.0f} req/s, p99 {base_p99:.1f} ms",
-                f"{ratio:.2f}×",
+                ratio_text(ratios),
                 f"≥ {target}×" if target else "",
-                _check(ratio, target),
+                check_rounds(ratios, target),
             )
         )
     info = http["info"]
@@ -250,8 +292,9 @@ def table(found: list[Row]) -> str:
 
 def write(path: Path, info: dict, found: list[Row], results: dict, *, quick: bool) -> None:
     met = [r for r in found if r.met]
+    words = {"yes": "met in every round", "median only": "met by the median, not every round"}
     summary = "\n".join(
-        f"- {'met' if r.met == 'yes' else 'NOT met'}: {r.figure}, {r.backend}: {r.ours}; "
+        f"- {words.get(r.met, 'NOT met')}: {r.figure}, {r.backend}: {r.ours}; "
         f"target {r.target}" + (f", ratio {r.ratio}" if r.ratio else "")
         for r in met
     )
@@ -298,7 +341,7 @@ def _cpu_notes(results: dict) -> list[str]:
         wrk = median([x["wrk_cpu_share"] for x in samples]) * 100
         server = median([x["server_cpu_share"] for x in samples]) * 100
         notes.append(
-            f"- {BACKENDS[backend]}, HTTP runs: wrk used {wrk:.0f}% of a core, the two "
+            f"- {BACKENDS[backend]}, HTTP runs: the load generator used {wrk:.0f}% of a core, the two "
             f"gunicorn workers {server:.0f}% (medians; 200% = both cores)."
         )
     return notes

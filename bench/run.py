@@ -15,7 +15,6 @@ cached: bench/results/cache-COUNT.sqlite3 and the PostgreSQL database hms_bench_
 import argparse
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -89,7 +88,7 @@ def progress(text: str) -> None:
 
 
 def http(env: dict, quick: bool, name: str) -> dict:
-    progress(f"{name}: HTTP figures (gunicorn + wrk)")
+    progress(f"{name}: HTTP figures (gunicorn, 2 workers; 8 clients of bench/hload.c)")
     info = python_step("bench.bigdb", "info", env=env)
     size = HTTP["quick" if quick else "full"]
     log = RESULTS / f"gunicorn-{name}.log"
@@ -118,16 +117,22 @@ def sqlite_runs(quick: bool, instances: int) -> dict:
     return found
 
 
-def postgres_runs(quick: bool, instances: int, server: str, redis_base: str) -> dict:
+def _redis(url: str) -> tuple[str, int]:
+    """The Redis server and the first of the two databases the bench flushes and uses."""
+    base, _, db = url.rpartition("/")
+    return base, int(db or 5)
+
+
+def postgres_runs(quick: bool, instances: int, server: str, redis_base: str, redis_db: int) -> dict:
     db = lambda name: common.with_database_name(server, name)  # noqa: E731
     for name in ("hms_bench_engine", "hms_bench_viewflow"):
         common.recreate_postgres_database(db(name))
-    common.flush_redis(f"{redis_base}/5")
+    common.flush_redis(f"{redis_base}/{redis_db}")
     _checkpoint(server)
     progress("postgresql: engine figures (a qcluster with 2 workers)")
     found = {
         "engine": engine(
-            bench_env(db("hms_bench_engine"), f"{redis_base}/5"),
+            bench_env(db("hms_bench_engine"), f"{redis_base}/{redis_db}"),
             db("hms_bench_viewflow"),
             quick,
             "postgresql",
@@ -137,13 +142,13 @@ def postgres_runs(quick: bool, instances: int, server: str, redis_base: str) -> 
     progress(f"postgresql: the {instances:,}-instance database (built once, then cached)")
     if not _database_exists(server, big):
         common.recreate_postgres_database(db(big))
-    env = bench_env(db(big), f"{redis_base}/6")
+    env = bench_env(db(big), f"{redis_base}/{redis_db + 1}")
     python_step("bench.bigdb", "build", str(instances), env=env)
     _checkpoint(server)
-    common.flush_redis(f"{redis_base}/6")
+    common.flush_redis(f"{redis_base}/{redis_db + 1}")
     found["http"] = http(env, quick, "postgresql")
     python_step("bench.bigdb", "trim", str(found["http"]["info"]["last_pk"]), env=env)
-    common.flush_redis(f"{redis_base}/6")
+    common.flush_redis(f"{redis_base}/{redis_db + 1}")
     return found
 
 
@@ -167,8 +172,9 @@ def _database_exists(server: str, name: str) -> bool:
 
 def engine_only(args) -> int:
     """The engine figures alone, printed (for trying a change); docs untouched."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
     server = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hms_bench")
-    redis_base = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5").rsplit("/", 1)[0]
+    redis_base, redis_db = _redis(os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5"))
     found = {}
     if args.only != "postgresql":
         for path in RESULTS.glob("*-sqlite.sqlite3*"):
@@ -181,8 +187,8 @@ def engine_only(args) -> int:
         db = lambda name: common.with_database_name(server, name)  # noqa: E731
         for name in ("hms_bench_engine", "hms_bench_viewflow"):
             common.recreate_postgres_database(db(name))
-        common.flush_redis(f"{redis_base}/5")
-        env = bench_env(db("hms_bench_engine"), f"{redis_base}/5")
+        common.flush_redis(f"{redis_base}/{redis_db}")
+        env = bench_env(db("hms_bench_engine"), f"{redis_base}/{redis_db}")
         found["postgresql"] = engine(env, db("hms_bench_viewflow"), args.quick, "pg-engine-only")
     rows = [r for b, e in found.items() for r in report._engine_rows(report.BACKENDS[b], e, b)]
     print(report.table(rows))
@@ -220,13 +226,12 @@ def main() -> int:
         return engine_only(args)
     RESULTS.mkdir(parents=True, exist_ok=True)
     server = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hms_bench")
-    redis_base = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5").rsplit("/", 1)[0]
+    redis_base, redis_db = _redis(os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5"))
     # bench-quick measures the HTTP figures on 20,000 instances (built in seconds) instead of
     # a million; the full run keeps the million the issue asks for.
     default_instances = "20000" if args.quick else "1000000"
     instances = int(os.environ.get("BENCH_INSTANCES", default_instances))
-    if not shutil.which("wrk"):
-        print("bench: wrk is missing (the HTTP load generator): apt-get install -y wrk")
+    if http_bench.build_hload() is None:
         return 2
     began = time.monotonic()
     viewflow_bench.ensure_venv()
@@ -238,9 +243,11 @@ def main() -> int:
     if args.only != "postgresql":
         results["sqlite"] = sqlite_runs(args.quick, instances)
     if args.only != "sqlite":
-        why = common.unreachable(server, f"{redis_base}/5")
+        why = common.unreachable(server, f"{redis_base}/{redis_db}")
         results["postgresql"] = (
-            {"skipped": why} if why else postgres_runs(args.quick, instances, server, redis_base)
+            {"skipped": why}
+            if why
+            else postgres_runs(args.quick, instances, server, redis_base, redis_db)
         )
     machine["load_after"] = os.getloadavg()
     machine["quick"] = args.quick

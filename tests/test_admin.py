@@ -547,6 +547,7 @@ def insert_instances(definition, count: int) -> None:
         "language": "",
         "created_at": now,
         "updated_at": now,
+        "revision": 1,
         "ended_at": None,
         "deadline_at": None,
         "awaiting_applicant_since": None,

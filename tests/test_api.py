@@ -847,31 +847,32 @@ class QueryBudgetTests(ApiCase):
         assert response.status_code == 200
         return len(queries)
 
-    def test_status_takes_four_queries_whatever_the_number_of_steps_and_events(self):
+    def test_status_takes_three_queries_whatever_the_number_of_steps_and_events(self):
         small, large = self.finished_instance("small", 2), self.finished_instance("large", 10)
         assert len(self.get(status_url(large), token=self.token).json()["history"]) == 10
-        # the instance with its runs (one join), the token, the events, the documents
-        assert (self.status_queries(small), self.status_queries(large)) == (4, 4)
+        # the instance with its runs and the token (one join), the events, the documents
+        assert (self.status_queries(small), self.status_queries(large)) == (3, 3)
 
-    def test_status_of_a_waiting_task_with_its_assignee_takes_four_queries(self):
+    def test_status_of_a_waiting_task_with_its_assignee_takes_three_queries(self):
         make_seed_services()
         instance = start(make_definition())
         run_queued(instance)
-        assert self.status_queries(instance) == 4
+        assert self.status_queries(instance) == 3
 
     def test_start_takes_a_fixed_number_of_queries(self):
         http_workflow("budget")  # the start alone: python steps after it are budgeted elsewhere
         body = {"workflowId": "budget", "payload": {}}
         self.post(START, body, token=self.token)  # warm the per-process caches
-        # token, definition, savepoint, instance, run, release, and after commit the message
-        # to the workers (an insert on the ORM broker; the Redis broker is no query)
+        # the definition with the token's row (one query), savepoint, instance, run, release,
+        # and after commit the message to the workers (an insert on the ORM broker; the Redis
+        # broker is no query)
         message = 0 if settings.REDIS_URL else 1
-        with self.assertNumQueries(6 + message):
+        with self.assertNumQueries(5 + message):
             assert self.post(START, body, token=self.token).status_code == 201
         # + the lookup of the key
-        with self.assertNumQueries(7 + message):
+        with self.assertNumQueries(6 + message):
             self.post(START, body, token=self.token, headers={"Idempotency-Key": "q"})
-        with self.assertNumQueries(3):  # token, definition, the earlier instance
+        with self.assertNumQueries(2):  # definition and token, the earlier instance
             assert (
                 self.post(
                     START, body, token=self.token, headers={"Idempotency-Key": "q"}

@@ -156,7 +156,7 @@ class DownloadTests(DocumentApiCase):
         self.get(status_url(self.instance))  # warm the per-process caches
         with self.assertNumQueries(2):  # the instance with its runs, its events
             self.get(status_url(self.instance))
-        with self.assertNumQueries(4):  # + the token, the documents
+        with self.assertNumQueries(3):  # + the documents (the token comes with the runs)
             self.get(status_url(self.instance), token=self.token)
 
     def test_documents_are_listed_in_status_for_tokens_only(self):

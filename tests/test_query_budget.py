@@ -93,22 +93,24 @@ class StatementsPerInstanceTests(TestCase):
         assert instance.status == Status.COMPLETED
         return phases
 
-    def test_the_seed_shape_takes_fifteen_data_statements_in_steady_state(self):
+    def test_the_seed_shape_takes_seventeen_data_statements_in_steady_state(self):
         make_seed_services()
         definition = make_definition()
         self.life(definition)  # warms the per-process caches, as a running worker has them
         phases = self.life(definition)
-        assert phases == {"start": 2, "validate": 5, "approve": 4, "notify": 4}
-        assert sum(phases.values()) == 15
+        # A worker's claim bumps the instance's revision (its ETag) in a statement of its own:
+        # +1 for each of validate and notify (docs/api.md "ETag").
+        assert phases == {"start": 2, "validate": 6, "approve": 4, "notify": 5}
+        assert sum(phases.values()) == 17
 
-    def test_three_python_steps_take_twelve_data_statements_and_one_queue_message(self):
+    def test_three_python_steps_take_thirteen_data_statements_and_one_queue_message(self):
         definition = simple_workflow("three", steps=THREE_PYTHON_STEPS)
         self.life(definition)
         self.enqueue.reset_mock()
         phases = self.life(definition)
-        # Read and claim the first run; per step route the instance and close its run; open
-        # the next two runs already claimed (inline, no queue hop).
-        assert phases == {"start": 2, "one": 10}
+        # Read and claim the first run (and bump the revision); per step route the instance
+        # and close its run; open the next two runs already claimed (inline, no queue hop).
+        assert phases == {"start": 2, "one": 11}
         assert self.enqueue.call_count == 1
 
 
@@ -136,21 +138,45 @@ class StatementsPerRequestTests(TestCase):
             "post", "/api/workflows/start", data=body, content_type="application/json"
         )
 
-    def test_start_takes_four_data_statements(self):
+    def test_start_takes_three_data_statements(self):
         self.start()  # warm caches
         response, statements = self.start()
         assert response.status_code == 201
-        # The token, the newest definition, the instance, its first run.
-        assert len(statements) == 4, statements
+        # The newest definition with the token's row (one query), the instance, its first run.
+        assert len(statements) == 3, statements
 
-    def test_status_takes_four_data_statements(self):
+    def test_status_takes_three_data_statements(self):
         response, _ = self.start()
         path = f"/api/workflows/{response.json()['instanceId']}/status"
         self.request("get", path)  # warm caches
         response, statements = self.request("get", path)
         assert response.status_code == 200
-        # The instance with its runs (one join), the token, its events, its documents.
-        assert len(statements) == 4, statements
+        # The instance with its runs and the token (one join), its events, its documents.
+        assert len(statements) == 3, statements
+
+    def test_an_unchanged_status_poll_takes_one_data_statement(self):
+        response, _ = self.start()
+        path = f"/api/workflows/{response.json()['instanceId']}/status"
+        tag = self.request("get", path)[0]["ETag"]
+        response, statements = self.request("get", path, HTTP_IF_NONE_MATCH=tag)
+        assert response.status_code == 304
+        # The instance's revision with the token's row (web/conditional.py).
+        assert len(statements) == 1, statements
+
+    def test_a_tracker_poll_takes_one_statement_unchanged_and_two_after_a_change(self):
+        from workflows_app.models import WorkflowInstance
+
+        response, _ = self.start()
+        instance = WorkflowInstance.objects.get(uuid=response.json()["instanceId"])
+        htmx = {"HTTP_HX_REQUEST": "true"}
+        self.request("get", instance.tracker_url, **htmx)  # warm caches
+        response, statements = self.request("get", instance.tracker_url, **htmx)
+        assert response.status_code == 200
+        # The instance with its runs (one join), the step's typical duration (cached after).
+        assert len(statements) <= 2, statements
+        unchanged = {**htmx, "HTTP_IF_NONE_MATCH": response["ETag"]}
+        response, statements = self.request("get", instance.tracker_url, **unchanged)
+        assert (response.status_code, len(statements)) == (304, 1), statements
 
 
 SEQUENTIAL_REVIEWS = {

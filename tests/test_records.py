@@ -147,6 +147,19 @@ class PurgeTests(RecordsCase):
         assert body["status"] == "rejected" and body["outcome"]["result"] == "rejected"
         assert body["outcome"]["reasons"] == [] and body["documents"] == []
 
+    def test_a_poll_that_saw_the_case_before_the_purge_is_not_told_nothing_changed(self):
+        token = make_token()
+        path = f"/api/workflows/{self.instance.uuid}/status"
+        auth = {"Authorization": f"Bearer {token}"}
+        before = self.client.get(path, headers=auth)
+        assert "too close to the street" in before.content.decode()
+        tag = before["ETag"]
+        assert self.client.get(path, headers={**auth, "If-None-Match": tag}).status_code == 304
+        committed(retention.purge_expired)
+        after = self.client.get(path, headers={**auth, "If-None-Match": tag})
+        assert after.status_code == 200
+        assert "too close to the street" not in after.content.decode()
+
     def test_purge_is_idempotent(self):
         committed(retention.purge_expired)
         first = WorkflowInstance.objects.get(pk=self.instance.pk).purged_at

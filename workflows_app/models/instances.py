@@ -84,6 +84,10 @@ class WorkflowInstance(models.Model):
     language = models.CharField(max_length=16, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Bumped by every change of the instance or of its runs, tasks, branches, events and
+    # documents, in the transaction that makes it (runtime/guards.py): the status API's and
+    # the tracker's ETag, so an unchanged poll answers 304 from this one column (docs/api.md).
+    revision = models.PositiveBigIntegerField(default=1, db_default=1, editable=False)
     ended_at = models.DateTimeField(null=True, blank=True)
     # The statutory deadline (the workflow's `deadline`, docs/definitions.md): when the decision
     # is due, moved later by the time spent waiting for the applicant. Decided on time:

@@ -20,7 +20,15 @@ from jsonschema import Draft202012Validator
 
 from ..definitions import DEFAULT_ACCEPT, FormField, WorkflowSpec, parse_definition, parse_services
 from ..engine import working_time
-from ..models import BusinessCalendar, Service, ServiceKind, WorkflowDefinition, WorkflowInstance
+from ..models import (
+    ApiToken,
+    BusinessCalendar,
+    Service,
+    ServiceKind,
+    WorkflowDefinition,
+    WorkflowInstance,
+)
+from . import revisions
 
 SERVICE_TTL_SECONDS = 5.0
 
@@ -65,6 +73,20 @@ def latest_definition(key: str, *, for_update: bool = False) -> WorkflowDefiniti
     `for_update` locks it, so two publishers of one workflow take turns."""
     rows = WorkflowDefinition.objects.filter(key=key).order_by("-version")
     return (rows.select_for_update() if for_update else rows).first()
+
+
+def latest_for_start(
+    key: str, *, token_hash: str | None
+) -> tuple[WorkflowDefinition | None, ApiToken | None]:
+    """The newest version of `key` (from the per-process cache of versions, which never
+    change) and the row of the caller's token, in one query; (None, None) without a version."""
+    rows = WorkflowDefinition.objects.filter(key=key).order_by("-version")
+    if token_hash is not None:
+        rows = rows.annotate(**revisions.token_columns(token_hash))
+    row = rows.values("pk", *rows.query.annotations).first()
+    if row is None:
+        return None, None
+    return WorkflowDefinition.cached(row["pk"]), revisions.token_from(row)
 
 
 def latest_definitions() -> list[WorkflowDefinition]:

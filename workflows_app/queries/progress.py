@@ -9,7 +9,7 @@ from uuid import UUID
 
 from .. import engine
 from ..models import OPEN_RUN_STATES, CaseDocument, Event, RunState, StepRun, WorkflowInstance
-from . import catalog
+from . import catalog, revisions
 
 FINISHED_RUN_STATES = (RunState.SUCCEEDED, RunState.FAILED, RunState.SKIPPED)
 
@@ -30,20 +30,27 @@ def instance_by_uuid(value: str | UUID) -> WorkflowInstance | None:
     return WorkflowInstance.objects.filter(uuid=key).first()
 
 
-def instance_with_runs(value: str | UUID) -> tuple[WorkflowInstance | None, list[StepRun]]:
+def instance_with_runs(
+    value: str | UUID, *, token_hash: str | None = None
+) -> tuple[WorkflowInstance | None, list[StepRun]]:
     """The instance with this public id and its runs, oldest first: one query.
 
     One join costs half of two look-ups (most of a query's cost is compiling it; see
     docs/BENCHMARKS.md). Every instance has a run from its start, so an empty answer means
-    an unknown id; only then is the instance looked up on its own.
+    an unknown id; only then is the instance looked up on its own. With `token_hash` the
+    caller's token row is read in the same statement (revisions.token_columns): each run
+    then carries it (`revisions.token_from(runs[0])`).
     """
     key = public_id(value)
     if key is None:
         return None, []
+    rows = StepRun.objects.filter(instance__uuid=key)
+    if token_hash is not None:
+        rows = rows.annotate(**revisions.token_columns(token_hash))
     runs = list(
-        StepRun.objects.filter(instance__uuid=key)
-        .select_related("instance", "assignee_group", "assignee_user")
-        .order_by("created_at", "pk")
+        rows.select_related("instance", "assignee_group", "assignee_user").order_by(
+            "created_at", "pk"
+        )
     )
     if not runs:
         return instance_by_uuid(key), []

@@ -56,7 +56,8 @@ def ask_applicant(instance: WorkflowInstance, run: StepRun, *, now: datetime) ->
     """In the transaction that opened `run`: pause the deadline (unless a request in another
     branch already paused it), email the link after commit."""
     changed = WorkflowInstance.objects.filter(pk=instance.pk, status=Status.RUNNING).update(
-        awaiting_applicant_since=Coalesce(F("awaiting_applicant_since"), Value(now))
+        awaiting_applicant_since=Coalesce(F("awaiting_applicant_since"), Value(now)),
+        revision=F("revision") + 1,
     )
     if not changed:
         raise TransitionNotAllowed(f"{instance.case_number} is no longer running")

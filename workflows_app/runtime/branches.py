@@ -101,12 +101,19 @@ def finish(
     )
     finished = closing.run
     guarded(
-        finished, finished.state, state=closing.state, ended_at=now, wake_at=None, **closing.fields
+        finished,
+        finished.state,
+        touched=True,
+        state=closing.state,
+        ended_at=now,
+        wake_at=None,
+        **closing.fields,
     )
     for joined in plan.joins:
         guarded(
             locked.runs[joined.lane],
             RunState.WAITING,
+            touched=True,
             state=RunState.SUCCEEDED,
             result=engine.JOIN_RESULT,
             output={},

@@ -19,7 +19,7 @@ from ..definitions import DEFAULT_ACCEPT, format_size, parse_size
 from ..engine import DocumentFacts, TransitionNotAllowed
 from ..models import CaseDocument, Event, WorkflowInstance
 from ..models.documents import document_storage
-from .guards import add_event
+from .guards import add_event, touch
 
 NAME_MAX = 200
 _HEAD = 8192  # filetype reads no further than this
@@ -91,6 +91,7 @@ def store(
     )
     # Saved first: a failure here leaves no row; a rolled-back row's file goes in `discard`.
     document.path = document_storage().save(f"{instance.uuid}/{document.pk}", upload)
+    touch(instance.pk)  # documents show in the status answer: its ETag changes
     document.save(force_insert=True)
     add_event(
         instance,

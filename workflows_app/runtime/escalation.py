@@ -15,6 +15,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 
 from .. import engine
 from ..definitions import StepSpec
@@ -162,6 +163,10 @@ def _escalate_batch(due, step: StepSpec, to: Level, *, now) -> int:
         )
         if not moving:
             return 0
+        # Their instances first (lock order, guards.touch): their ETags change.
+        WorkflowInstance.objects.filter(pk__in={row[1] for row in moving}).update(
+            revision=F("revision") + 1
+        )
         StepRun.objects.filter(pk__in=[row[0] for row in moving]).update(
             assignee_group_id=group_id,
             assignee_user_id=None,

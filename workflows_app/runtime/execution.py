@@ -8,6 +8,7 @@ commit (HMS_INLINE_PYTHON_STEPS, the default), exactly as a worker would.
 
 import copy
 import dataclasses
+import time
 from functools import partial
 from uuid import UUID
 
@@ -15,23 +16,30 @@ from django.conf import settings
 from django.db import transaction
 
 from ..engine import Position, TransitionNotAllowed
-from ..models import WorkflowInstance
+from ..models import ServiceKind, WorkflowInstance
 from ..queries import catalog
-from . import concurrency, dispatch, subworkflows
+from . import concurrency, dispatch, opening, subworkflows
 from .guards import Claimed
 from .opening import open_positions
 from .steps import claim_run, defer_run, record_late_answer, record_outcome
 
 
 def run_step(*, run_id: UUID, attempts: int) -> None:
-    """A worker's job: claim one queued step run, call its service, record the outcome."""
-    run_claimed(claim_run(run_id=run_id, attempts=attempts))
+    """A worker's job: claim one queued step run, call its service, record the outcome; then
+    the steps after it that this worker may run (opening.runs_here), without a queue hop."""
+    run_claimed(
+        claim_run(run_id=run_id, attempts=attempts),
+        job_ends=time.monotonic() + settings.HMS_TASK_TIMEOUT,
+    )
 
 
-def run_claimed(claimed: Claimed | None, *, runner: str = "worker") -> bool:
+def run_claimed(
+    claimed: Claimed | None, *, runner: str = "worker", job_ends: float | None = None
+) -> bool:
     """Call the service of a claimed run and record the outcome, then go on with the runs
     that outcome claimed here; False when a run had moved on meanwhile (its answer is then
-    recorded as late, nothing else)."""
+    recorded as late, nothing else). `job_ends`: a worker's job, which may go on with a
+    next http step after an http step (opening.http_chain)."""
     pending, kept_up = ([claimed] if claimed else []), True
     while pending:
         current = pending.pop(0)
@@ -43,13 +51,22 @@ def run_claimed(claimed: Claimed | None, *, runner: str = "worker") -> bool:
                 continue
             outcome = _call(current, step)
             if outcome is not None:
-                pending += record_outcome(claimed=current, outcome=outcome)
+                chain = job_ends if job_ends and _is_http(step) else None
+                token = opening.http_chain.set(chain)
+                try:
+                    pending += record_outcome(claimed=current, outcome=outcome)
+                finally:
+                    opening.http_chain.reset(token)
         except TransitionNotAllowed as moved_on:
             # Cancelled, timed out or redelivered while the call was in flight.
             result = "" if step.kind == "workflow" else outcome.result
             record_late_answer(run=run, result=result, actor=runner, reason=str(moved_on))
             kept_up = False
     return kept_up
+
+
+def _is_http(step) -> bool:
+    return step.kind == "service" and catalog.get_service(step.service).kind == ServiceKind.HTTP
 
 
 def _call(claimed: Claimed, step) -> dispatch.Outcome | None:

@@ -6,6 +6,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
+from django.db.models import F
 
 from .. import engine
 from ..definitions import Duration
@@ -39,18 +41,40 @@ def snapshot(run: StepRun) -> dict[str, Any]:
     }
 
 
-def guarded(run: StepRun, expect: str, *, seen: dict[str, Any] | None = None, **changes) -> None:
+def touch(instance_id: int) -> None:
+    """Bump the instance's `revision` (its ETag, docs/api.md): something shown changed.
+
+    Inside a transaction call it before writing the run (the instance row is locked first,
+    as everywhere); outside one, after (a reader then never caches a new revision with the
+    old content)."""
+    WorkflowInstance.objects.filter(pk=instance_id).update(revision=F("revision") + 1)
+
+
+def guarded(
+    run: StepRun,
+    expect: str,
+    *,
+    seen: dict[str, Any] | None = None,
+    touched: bool = False,
+    **changes,
+) -> None:
     """Update `run` only if it is still as the caller saw it; else it moved on.
 
     "As seen" is the state and attempt, and for tasks the assignee, level and claimant, so
     a person's decision cannot land on a task escalated or reassigned away from them
-    between their permission check and their write.
+    between their permission check and their write. `touched`: the caller moved the
+    instance in this transaction already (move_instance bumped its revision).
     """
+    atomic = transaction.get_connection().in_atomic_block
+    if not touched and atomic:
+        touch(run.instance_id)
     changed = StepRun.objects.filter(pk=run.pk, state=expect, **(seen or snapshot(run))).update(
         **changes
     )
     if not changed:
         raise TransitionNotAllowed(f"step '{run.step_id}' has moved on")
+    if not touched and not atomic:
+        touch(run.instance_id)
     for name, value in changes.items():
         setattr(run, name, value)
 
@@ -77,6 +101,7 @@ def move_instance(
         "current_step": move.step or "",
         "updated_at": now,
     }
+    bump = {"revision": F("revision") + 1}  # folded into this UPDATE: no statement of its own
     if context is not None:
         changes["context"] = context
     if decision is not None:
@@ -91,9 +116,10 @@ def move_instance(
     at_step = {} if locked else {"current_step": from_step}
     changed = WorkflowInstance.objects.filter(
         pk=instance.pk, status=Status.RUNNING, **at_step
-    ).update(**changes)
+    ).update(**changes, **bump)
     if not changed:
         raise TransitionNotAllowed(f"{instance.case_number} is no longer at step '{from_step}'")
+    instance.__dict__.pop("revision", None)  # read afresh if asked: never saved back stale
     for name, value in changes.items():
         setattr(instance, name, value)
     if move.status in notifications.APPLICANT_KINDS:

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from .. import engine
@@ -178,6 +179,7 @@ def retry_instance(*, instance_id: int, actor: str = "") -> WorkflowInstance:
             outcome=None,
             ended_at=None,
             updated_at=now,
+            revision=F("revision") + 1,
         )
         instance.status, instance.current_step, instance.error = Status.RUNNING, main[0], None
         instance.ended_at, instance.outcome = None, None

@@ -7,6 +7,8 @@ finishes it); a workflow step's run is dispatched like an automated step, whose 
 starts the child instance (runtime/subworkflows.py) and then waits for it.
 """
 
+import time
+from contextvars import ContextVar
 from datetime import datetime
 
 from ..definitions import MAIN_LANE
@@ -81,14 +83,37 @@ def open_positions(
 ) -> list[Claimed]:
     """Open a run for each position (a plan's `opens`); the python ones come back claimed
     when `inline` is asked, to run in this process after the commit."""
-    claimed = [open_next(instance, p.step, now=now, inline=inline, lane=p.lane) for p in positions]
+    alone = http_chain.set(None) if len(positions) > 1 else None  # branches run side by side
+    try:
+        claimed = [
+            open_next(instance, p.step, now=now, inline=inline, lane=p.lane) for p in positions
+        ]
+    finally:
+        if alone is not None:
+            http_chain.reset(alone)
     return [c for c in claimed if c is not None]
+
+
+# Set while a worker records the answer of an `http` step (execution.run_claimed): when its
+# job must end by. The worker then goes on with the next step itself if that is `http` too,
+# claimed in the transaction that opened it, as it does with python steps: no queue hop (a
+# message, the broker, a second claim) between consecutive service calls. Callers (a start,
+# a decision) never do: a network call never holds up a person or a portal. Nor does a
+# worker whose job has not time left for the whole call within the task time-out, nor one
+# opening several branches at once (they run side by side, on the queue's workers).
+http_chain: ContextVar[float | None] = ContextVar("hms_http_chain", default=None)
+HTTP_CALL_MARGIN = 5.0  # seconds: the connect time-out and recording, on top of the read
 
 
 def runs_here(instance: WorkflowInstance, step_id: str) -> bool:
     """Whether the step may run in the caller: a python service, or a workflow step (whose
-    dispatch starts the child)."""
+    dispatch starts the child); in a worker with time left, an http service too."""
     step = catalog.spec_of(instance).step(step_id)
     if step.kind != "service":
         return step.kind == "workflow"
-    return catalog.get_service(step.service).kind == ServiceKind.PYTHON
+    service = catalog.get_service(step.service)
+    if service.kind == ServiceKind.HTTP:
+        deadline = http_chain.get()
+        call = float(service.timeout_seconds or 10) + HTTP_CALL_MARGIN
+        return deadline is not None and time.monotonic() + call < deadline
+    return service.kind == ServiceKind.PYTHON

@@ -30,6 +30,7 @@ from urllib3.exceptions import HTTPError as TransportError
 from urllib3.exceptions import ReadTimeoutError
 
 from ..queries import addresses
+from . import watchdog
 
 CONNECT_TIMEOUT = 3.05
 # What a service may answer; more is refused rather than stored in the instance's context.
@@ -100,7 +101,7 @@ def post(
     return answer
 
 
-# --- the deadline: one timer per call, cutting the socket the call uses ---------------------
+# --- the deadline: one per call (runtime/watchdog.py), cutting the socket the call uses -----
 
 _current = threading.local()
 
@@ -115,10 +116,8 @@ class _Call:
         self._done = False
         self._connection = None
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._cut)
-        self._timer.daemon = True
         _current.call = self
-        self._timer.start()
+        self._timer = watchdog.schedule(seconds, self._cut)
 
     def attach(self, connection) -> None:
         with self._lock:

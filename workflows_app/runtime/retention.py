@@ -16,7 +16,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from ..definitions import InvalidDefinition, Retention, parse_retention
@@ -179,10 +179,12 @@ def purge_instance(*, instance_id: int, now: datetime | None = None) -> PurgeRep
     instance.outcome = _kept(instance.outcome, ("result", "step", "time"))
     instance.idempotency_key, instance.request_digest = None, ""
     instance.purged_at = now
+    # What the tracker and status show changed: a new revision, so no poll answers 304.
+    instance.revision = F("revision") + 1
     instance.save(
         update_fields=[
             *("payload", "context", "error", "decision", "outcome", "idempotency_key"),
-            *("request_digest", "purged_at", "purge_record", "updated_at"),
+            *("request_digest", "purged_at", "purge_record", "updated_at", "revision"),
         ]
     )
     paths = [d.path for d in documents]

@@ -17,7 +17,7 @@ from ..models import Event, RunState, Status, StepRun, WorkflowInstance
 from ..queries import catalog, outcomes
 from . import branches, notifications
 from .dispatch import Outcome
-from .guards import Claimed, add_event, guarded, jitter, lease, move_instance
+from .guards import Claimed, add_event, guarded, jitter, lease, move_instance, touch
 from .opening import open_next, open_positions, open_run
 
 __all__ = ["claim_run", "fail_step", "finish_run", "open_next", "open_run", "record_outcome"]
@@ -37,6 +37,7 @@ def claim_run(*, run_id: UUID, attempts: int) -> Claimed | None:
     )
     if not taken:
         return None
+    touch(run.instance_id)  # its own statement, after the claim (guards.touch says why)
     run.state, run.attempts = RunState.RUNNING, attempts + 1
     return Claimed(run=run, instance=run.instance)
 
@@ -175,7 +176,7 @@ def finish_run(
         outcome=outcome,
         now=now,
     )
-    guarded(run, run.state, state=state, ended_at=now, wake_at=None, **closing)
+    guarded(run, run.state, touched=True, state=state, ended_at=now, wake_at=None, **closing)
     return open_positions(instance, plan.opens, now=now, inline=inline)
 
 
@@ -203,7 +204,9 @@ def lapse(run: StepRun, instance: WorkflowInstance, step, *, now) -> None:
         copy_state(locked.instance, instance)
         return
     move_instance(instance, run.step_id, engine.Move(Status.REJECTED), outcome=outcome, now=now)
-    guarded(run, run.state, state=RunState.SKIPPED, ended_at=now, wake_at=None, **closing)
+    guarded(
+        run, run.state, touched=True, state=RunState.SKIPPED, ended_at=now, wake_at=None, **closing
+    )
 
 
 def _finish_in_lane(
@@ -235,7 +238,9 @@ def fail_step(run, instance, error: str, *, now, expect: str) -> None:
         copy_state(locked.instance, instance)
         return
     move_instance(instance, run.step_id, engine.Move(Status.FAILED, error=error), now=now)
-    guarded(run, expect, state=RunState.FAILED, error=error, ended_at=now, wake_at=None)
+    guarded(
+        run, expect, touched=True, state=RunState.FAILED, error=error, ended_at=now, wake_at=None
+    )
 
 
 def copy_state(fresh: WorkflowInstance, caller: WorkflowInstance) -> None:
@@ -257,6 +262,7 @@ def _await_callback(run: StepRun) -> None:
 def record_late_answer(*, run: StepRun, result: str, actor: str, reason: str) -> None:
     """Write down, in its own transaction, an answer that came too late or twice."""
     with transaction.atomic():
+        touch(run.instance_id)
         add_event(
             run.instance, run, Event.Type.LATE_CALLBACK, actor=actor, result=result, reason=reason
         )

@@ -20,15 +20,24 @@ from django.views.decorators.csrf import csrf_exempt
 from .. import runtime
 from ..engine import InvalidAnswer, TransitionNotAllowed
 from ..models import ApiToken, Status, StepRun, WorkflowInstance
-from ..queries import catalog, progress
+from ..queries import catalog, progress, revisions
 from .answers import decide, read_answer
 from .api_input import field, json_body
-from .auth import ApiError, authenticate, authorize_callback, is_signed_callback, require_scope
+from .auth import (
+    ApiError,
+    authenticate,
+    authorize_callback,
+    bearer_secret,
+    is_signed_callback,
+    require_scope,
+)
+from .conditional import VARY_API, etag, tagged, unchanged_status
 from .files import download, read_upload
 from .openapi import OPENAPI
 from .ratelimit import client_ip
 from .serializers import document_json, instance_status, without_people
 from .throttle import PUBLIC_STARTS
+from .unavailable import database_unavailable, log_unavailable, unavailable_response
 from .uploads import accepts_uploads
 
 log = logging.getLogger(__name__)
@@ -94,6 +103,9 @@ def _refusal(request: HttpRequest, exc: Exception) -> JsonResponse:
             return error(422, "invalid_answer", str(exc), problems=problems)
         case ObjectDoesNotExist():
             return error(404, "not_found", "no such object")
+    if database_unavailable(exc):  # not a fault of ours: 503 with Retry-After
+        log_unavailable(request, exc)
+        return unavailable_response(request)
     log.exception("API %s %s failed", request.method, request.path, exc_info=exc)
     return error(500, "server_error", "something went wrong on our side; it has been logged")
 
@@ -107,8 +119,12 @@ def start(request: HttpRequest) -> JsonResponse:
     key = field(body, "workflowId", str, required=True)
     payload = field(body, "payload", dict, default={})
     language = _language(body)
-    token = authenticate(request, required=False)
-    definition = catalog.latest_definition(key)
+    sent, bearer = bearer_secret(request)
+    token_hash = ApiToken.hash(bearer) if bearer else None
+    definition, found = catalog.latest_for_start(key, token_hash=token_hash)
+    # The token's row came with the version (one query); without a version, look it up.
+    read = {"found": found} if token_hash and definition is not None else {}
+    token = authenticate(request, required=False, **read)
     if token is None and not (definition and definition.public):
         raise ApiError(401, "unauthorized", "send Authorization: Bearer TOKEN")
     if definition is None:
@@ -195,10 +211,13 @@ def _instance(request: HttpRequest, instance_id: str, scope: str) -> WorkflowIns
     return instance
 
 
-def _check_access(request, instance: WorkflowInstance | None, instance_id: str, scope: str):
-    """401/403 unless the caller may `scope` the instance; 404 when there is none."""
+def _check_access(
+    request, instance: WorkflowInstance | None, instance_id: str, scope: str, **found
+):
+    """401/403 unless the caller may `scope` the instance; 404 when there is none. `found`:
+    the header's token as the caller already read it (auth.authenticate)."""
     anonymous_read = scope == ApiToken.Scope.START and instance and instance.pinned.public
-    token = authenticate(request, required=not anonymous_read)
+    token = authenticate(request, required=not anonymous_read, **found)
     if instance is None:
         raise ApiError(404, "not_found", f"no instance '{instance_id}'")
     if token:
@@ -206,14 +225,23 @@ def _check_access(request, instance: WorkflowInstance | None, instance_id: str, 
 
 
 @api_view("GET")
-def status(request: HttpRequest, instance_id: str) -> JsonResponse:
-    instance, runs = progress.instance_with_runs(instance_id)
-    _check_access(request, instance, instance_id, ApiToken.Scope.START)
+def status(request: HttpRequest, instance_id: str) -> HttpResponse:
+    sent, bearer = bearer_secret(request)
+    if (not sent or bearer) and (unchanged := unchanged_status(request, instance_id, bearer)):
+        return unchanged  # 304 from one query (web/conditional.py)
+    token_hash = ApiToken.hash(bearer) if bearer else None
+    instance, runs = progress.instance_with_runs(instance_id, token_hash=token_hash)
+    found = {"found": revisions.token_from(runs[0])} if token_hash and runs else {}
+    _check_access(request, instance, instance_id, ApiToken.Scope.START, **found)
     private = getattr(request, "api_token", None) is not None
     document = instance_status(instance, runs, private=private)
     if not private:
         document = without_people(document)
-    return JsonResponse(document)
+    clock = not instance.is_finished and instance.deadline_at is not None
+    tag = etag(revision=instance.revision, clock=clock, private=private)
+    response = tagged(JsonResponse(document), tag, VARY_API)
+    response["Cache-Control"] = "no-cache"
+    return response
 
 
 @api_view("POST")

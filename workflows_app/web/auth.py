@@ -16,8 +16,15 @@ class ApiError(Exception):
         self.status, self.code, self.detail, self.extra = status, code, detail, extra
 
 
-def authenticate(request: HttpRequest, *, required: bool = True) -> ApiToken | None:
-    """The request's live API token; 401 when one is required and missing, wrong or revoked."""
+_LOOK_UP = object()
+
+
+def authenticate(
+    request: HttpRequest, *, required: bool = True, found: ApiToken | None | object = _LOOK_UP
+) -> ApiToken | None:
+    """The request's live API token; 401 when one is required and missing, wrong or revoked.
+    `found`: the row of the header's token, already read by the caller (or None: no such
+    token), so no query is made here."""
     header = request.headers.get("Authorization", "")
     if not header:
         if required:
@@ -26,7 +33,9 @@ def authenticate(request: HttpRequest, *, required: bool = True) -> ApiToken | N
     raw = _bearer(header)
     if raw is None:
         raise ApiError(401, "unauthorized", "the Authorization header must be 'Bearer TOKEN'")
-    token = ApiToken.objects.filter(key_hash=ApiToken.hash(raw)).first()
+    if found is _LOOK_UP:
+        found = ApiToken.objects.filter(key_hash=ApiToken.hash(raw)).first()
+    token = found
     if token is None:
         raise ApiError(401, "unauthorized", "this token is not known")
     if token.revoked_at:
@@ -41,6 +50,12 @@ def bearer_token(request: HttpRequest) -> ApiToken | None:
     if raw is None:
         return None
     return ApiToken.objects.filter(key_hash=ApiToken.hash(raw), revoked_at=None).first()
+
+
+def bearer_secret(request: HttpRequest) -> tuple[bool, str | None]:
+    """(whether an Authorization header was sent, its bearer secret or None if malformed)."""
+    header = request.headers.get("Authorization", "")
+    return bool(header), _bearer(header) if header else None
 
 
 def _bearer(header: str) -> str | None:

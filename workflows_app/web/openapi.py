@@ -10,8 +10,10 @@ _TEXT_OR_NULL = {"type": ["string", "null"]}
 
 
 def _errors(*codes: int) -> dict:
+    """The error answers of an operation; any of them may be a 503 (the database is down)."""
     return {
-        str(code): {"description": _ERROR_TEXT[code], "content": _json(_ERROR)} for code in codes
+        str(code): {"description": _ERROR_TEXT[code], "content": _json(_ERROR)}
+        for code in (*codes, 503)
     }
 
 
@@ -31,6 +33,8 @@ _ERROR_TEXT = {
     "Idempotency-Key reused with another body, or an answer to a request that breaks its form",
     429: "Too many anonymous starts from this address; Retry-After says when to try again",
     500: "A fault on the server's side (a bug, logged); never an answer to bad input",
+    503: "The database cannot be reached or written for the moment; Retry-After says when "
+    "to try again",
 }
 
 _INSTANCE_ID = {"name": "instanceId", "in": "path", "required": True, "schema": _UUID}
@@ -53,6 +57,15 @@ _STATUS = {
         },
     }
 }
+# Conditional GET (docs/api.md "Conditional GET"): the status answer's ETag sent back.
+_IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "The ETag of an earlier status answer: 304 while nothing changed",
+}
+_NOT_MODIFIED = {"304": {"description": "Nothing changed since the ETag sent (no body)"}}
 _STARTED_LINKS = _links(_INSTANCE_FROM_BODY, "getStatus", "cancelInstance", "retryInstance")
 
 OPENAPI = {
@@ -101,8 +114,8 @@ OPENAPI = {
                 "operationId": "getStatus",
                 "summary": "Status, history, steps and events of an instance",
                 "security": [{"bearer": []}, {}],
-                "parameters": [_INSTANCE_ID],
-                "responses": {**_STATUS, **_errors(401, 403, 404, 500)},
+                "parameters": [_INSTANCE_ID, _IF_NONE_MATCH],
+                "responses": {**_STATUS, **_NOT_MODIFIED, **_errors(401, 403, 404, 500)},
             }
         },
         "/api/workflows/{instanceId}/cancel": {

@@ -2,11 +2,12 @@
 
 The tracker shows the steps of the definition and their state, never the payload, comments
 or who works on it. While the instance runs, its `step-list` partial polls itself; a poll
-that finds nothing new gets 204 (htmx swaps nothing), a poll that finds the instance ended
-gets the final partial, without a trigger, as django-htmx's 286 "stop polling".
+that finds nothing new gets 304 (its If-None-Match, sent by static/workflows_app/poll.js)
+or 204 (its `seen`, without that script) from one query (web/conditional.py) and htmx swaps
+nothing; a poll that finds the instance ended gets the final partial, without a trigger, as
+django-htmx's 286 "stop polling".
 """
 
-import hashlib
 import math
 import re
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from django_htmx.middleware import HtmxDetails
 from ..models import StepRun, WorkflowInstance, case_number_key
 from ..queries import catalog, outcomes, progress, stats
 from ..runtime import notifications
-from . import timeline
+from . import conditional, timeline
 from .ratelimit import client_ip
 from .request_display import request_context
 from .throttle import CASE_LOOKUPS
@@ -133,8 +134,10 @@ class Estimate:
 
 @require_GET
 @never_cache
-@vary_on_headers("HX-Request")
+@vary_on_headers("HX-Request", *conditional.VARY_PAGE)
 def track(request: HtmxHttpRequest, instance_id: str) -> HttpResponse:
+    if request.htmx and (unchanged := conditional.unchanged_page(request, instance_id)):
+        return unchanged
     instance, runs = progress.instance_with_runs(instance_id)
     if instance is None:
         return not_found(request)
@@ -145,11 +148,12 @@ def track(request: HtmxHttpRequest, instance_id: str) -> HttpResponse:
 
 
 def poll_answer(request: HtmxHttpRequest, instance, context: dict) -> HttpResponse:
-    """A poll's answer: 204 when nothing changed, else the step list (stop polling once ended)."""
-    if request.GET.get("seen") == context["version"] and not instance.is_finished:
-        return HttpResponse(status=204)
-    body = render_to_string(f"{TRACK}#step-list", {**context, "announce": True}, request)
-    return HttpResponseStopPolling(body) if instance.is_finished else HttpResponse(body)
+    """A poll that found a change (or the clock moved on): the step list, announced when the
+    instance itself changed; stop polling once it has ended."""
+    announce = conditional.seen_revision(request) != instance.revision
+    body = render_to_string(f"{TRACK}#step-list", {**context, "announce": announce}, request)
+    response = HttpResponseStopPolling(body) if instance.is_finished else HttpResponse(body)
+    return conditional.tagged(response, context["etag"], conditional.VARY_PAGE)
 
 
 @require_GET
@@ -216,7 +220,8 @@ def tracker_context(instance: WorkflowInstance, runs: list[StepRun], *, now: dat
         "verdict": verdict,
         "reasons": (instance.outcome or {}).get("reasons", []) if verdict else [],
         "emailed": verdict in EMAILED_VERDICTS and decision_emailed(instance, runs),
-        "version": _version(instance, views),
+        "etag": (tag := conditional.page_etag(instance)),
+        "version": conditional.seen_token(tag, instance.revision),
         "poll_seconds": POLL_SECONDS,
         "noscript_refresh": NOSCRIPT_REFRESH_SECONDS,
         **request_context(instance, runs, now=now),
@@ -268,13 +273,6 @@ def _estimate(
         return None
     expected = (view.started_at or view.run.created_at) + typical
     return Estimate(typical=timesince(now - typical, now), expected=expected, late=expected < now)
-
-
-def _version(instance: WorkflowInstance, views: list[progress.StepView]) -> str:
-    """A short fingerprint of what the timeline shows; a poll with the same one gets 204."""
-    shown = [(v.id, v.state, v.started_at, v.ended_at, v.due_at) for v in views]
-    clock = (instance.deadline_at, instance.awaiting_applicant_since)
-    return hashlib.sha256(repr((instance.status, shown, clock)).encode()).hexdigest()[:16]
 
 
 _UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}", re.I)
