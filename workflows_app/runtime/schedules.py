@@ -11,11 +11,14 @@ from ..models import Heartbeat
 
 SWEEP = "hms-sweep"
 PRUNE = "hms-prune-failures"
+WEBHOOKS = "hms-webhooks"
 
 SCHEDULES = {
     # The backstop of the timer threads: deadlines, retries and lost workers, every minute.
     SWEEP: {"func": "workflows_app.tasks.sweep", "schedule_type": "I", "minutes": 1},
     PRUNE: {"func": "workflows_app.tasks.prune_failures", "schedule_type": "D", "minutes": None},
+    # Status webhooks: retries after their backoff, and queues a killed sender left.
+    WEBHOOKS: {"func": "workflows_app.tasks.sweep_webhooks", "schedule_type": "I", "minutes": 1},
 }
 
 
