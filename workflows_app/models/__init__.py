@@ -25,13 +25,14 @@ from .instances import (
     case_number_key,
     new_case_number,
 )
-from .metrics import CALL_BUCKETS, ServiceCallCount
+from .metrics import CALL_BUCKETS, INF_BOUND, ServiceCallCount
 from .operations import Heartbeat
 from .webhooks import Subscription, WebhookDelivery
 from .workflows import BusinessCalendar, DraftStep, Service, WorkflowDefinition, WorkflowDraft
 
 __all__ = [
     "CALL_BUCKETS",
+    "INF_BOUND",
     "OPEN_RUN_STATES",
     "REDACTABLE_EVENT_FIELDS",
     "HistoryIsAppendOnly",

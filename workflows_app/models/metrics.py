@@ -10,7 +10,7 @@ from django.db import models
 
 # Upper bounds (seconds) of the latency buckets; a call slower than the last goes to +Inf.
 CALL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-INF = float("inf")
+INF_BOUND = 1e308  # the +Inf bucket, stored as a finite float every database takes
 
 
 class ServiceCallCount(models.Model):

@@ -4,6 +4,7 @@ from django.urls import path, re_path
 from . import api, front, inbox, respond, task_actions, tracker
 from . import board as board_views
 from .health import healthz
+from .metrics import metrics
 
 app_name = "workflows"
 
@@ -19,6 +20,7 @@ urlpatterns = [
     path("api/openapi.json", api.openapi, name="api-openapi"),
     re_path(r"^api/", api.not_found),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
     path("track/", tracker.track_find, name="track-find"),
     path("track/<str:instance_id>/", tracker.track, name="track"),
     path("track/<str:instance_id>/new-link", respond.new_link, name="track-new-link"),
