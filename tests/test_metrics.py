@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.factories import SEED, make_definition, make_service, make_token, make_user
 from tests.integration_helpers import OK, LocalServerMixin, Reply, ScriptedService, StandInQueue
 from workflows_app import runtime
-from workflows_app.models import Heartbeat, RunState, StepRun
+from workflows_app.models import Heartbeat, StepRun
 from workflows_app.queries import catalog
 
 SCRAPE_QUERIES = 9  # one aggregate per family group (queries/metrics.py), however many rows
