@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import path, re_path
 
@@ -44,7 +45,10 @@ urlpatterns = [
     path("tasks/<uuid:run_id>/reassign", task_actions.reassign, name="task-reassign"),
     path(
         "accounts/login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        auth_views.LoginView.as_view(
+            redirect_authenticated_user=True,
+            extra_context={"oidc_enabled": settings.OIDC_ENABLED},  # docs/deploy.md
+        ),
         name="login",
     ),
     path(
