@@ -5,7 +5,10 @@ review task that times out and escalates, a decision by the backup reviewer, the
 notification. The scrape is parsed with prometheus_client's own text parser.
 """
 
+import json
+import re
 from datetime import timedelta
+from pathlib import Path
 
 from django.test import TestCase, override_settings
 from prometheus_client.parser import text_string_to_metric_families
@@ -16,6 +19,7 @@ from workflows_app import runtime
 from workflows_app.models import Heartbeat, StepRun
 from workflows_app.queries import catalog
 
+ROOT = Path(__file__).resolve().parent.parent
 SCRAPE_QUERIES = 9  # one aggregate per family group (queries/metrics.py), however many rows
 
 
@@ -111,6 +115,15 @@ class SeedFlowMetricsTests(LocalServerMixin, TestCase):
         with self.assertNumQueries(SCRAPE_QUERIES):
             samples = scrape(self.client)
         assert value(samples, "hms_instances_started_total", workflow="building-permit") == 5
+
+    def test_the_example_grafana_dashboard_uses_only_metrics_we_export(self):
+        self.run_seed_flow()
+        Heartbeat.objects.create(name="timer", last_tick=self.now())
+        exported = {name for name, _ in scrape(self.client)}
+        dashboard = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text())
+        exprs = " ".join(t["expr"] for panel in dashboard["panels"] for t in panel["targets"])
+        used = set(re.findall(r"hms_[a-z_]+", exprs))
+        assert used and used <= exported, used - exported
 
     def now(self):
         from django.utils import timezone
