@@ -229,6 +229,22 @@ class AdminTests(WebhookCase):
         message.refresh_from_db()
         assert message.state == State.DELIVERED
 
+    @override_settings(HMS_WEBHOOK_MAX_ATTEMPTS=1)
+    def test_the_subscription_list_counts_failed_and_pending_messages(self):
+        self.subscribe(Reply(503))
+        self.run_review()
+        self.queue.work()
+        self.client.force_login(make_user("admin", is_staff=True, is_superuser=True))
+        with self.assertNumQueries(5):  # session, user, two counts, the rows with their counts
+            page = self.client.get("/admin/workflows_app/subscription/")
+        cells = page.content.decode()
+        assert '<td class="field-failed">1</td>' in cells
+        assert '<td class="field-pending">3</td>' in cells
+        history = self.client.get(
+            f"/admin/workflows_app/subscription/{self.subscription.pk}/history/"
+        )
+        assert history.status_code == 200
+
     def test_staff_without_the_change_permission_cannot_send_again(self):
         from django.contrib.auth.models import Permission
 

@@ -6,6 +6,7 @@ Staff see and act only as their Django permissions allow: viewing needs the view
 """
 
 from django.contrib import admin, messages
+from django.db.models import Count, Q
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -20,13 +21,18 @@ class SubscriptionAdmin(SimpleHistoryAdmin):
     search_fields = ("name", "url")
     fields = ("name", "url", "secret", "events", "workflows", "active")
 
-    @admin.display(description=_("failed"))
-    def failed(self, obj: Subscription) -> int:
-        return obj.deliveries.filter(state=WebhookDelivery.State.FAILED).count()
+    def get_queryset(self, request):
+        failed = Count("deliveries", filter=Q(deliveries__state=WebhookDelivery.State.FAILED))
+        pending = Count("deliveries", filter=Q(deliveries__state=WebhookDelivery.State.PENDING))
+        return super().get_queryset(request).annotate(n_failed=failed, n_pending=pending)
 
-    @admin.display(description=_("pending"))
+    @admin.display(description=_("failed"), ordering="n_failed")
+    def failed(self, obj: Subscription) -> int:
+        return obj.n_failed
+
+    @admin.display(description=_("pending"), ordering="n_pending")
     def pending(self, obj: Subscription) -> int:
-        return obj.deliveries.filter(state=WebhookDelivery.State.PENDING).count()
+        return obj.n_pending
 
 
 @admin.register(WebhookDelivery)
