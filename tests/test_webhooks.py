@@ -8,6 +8,7 @@ test: the delivery module's clock is replaced, so a retry's backoff passes when 
 import base64
 import json
 from datetime import timedelta
+from types import SimpleNamespace
 from unittest.mock import patch
 
 import pytest
@@ -163,6 +164,23 @@ class DeliveryTests(WebhookCase):
         Subscription.objects.create(name="off", url="http://127.0.0.1:9/", secret=SECRET, events=["instance.updated"], active=False)  # fmt: skip
         self.run_review()
         assert WebhookDelivery.objects.count() == 0
+
+
+class SlowReceiverTests(WebhookCase):
+    def test_a_job_stops_within_half_the_task_time_out_and_a_new_job_goes_on_in_order(self):
+        receiver = self.subscribe()
+        ticks = iter(range(0, 10_000, 30))  # every look at the clock: 30 s later
+        clock = SimpleNamespace(monotonic=lambda: next(ticks))  # the delivery module's only
+        with patch.object(webhooks, "time", clock):
+            self.run_review()
+            self.drive()
+        assert [r.json["currentSteps"] for r in receiver.received] == [
+            ["check"],
+            ["approve"],
+            ["notify"],
+            [],
+        ]
+        assert set(WebhookDelivery.objects.values_list("state", flat=True)) == {State.DELIVERED}
 
 
 class ClaimTests(WebhookCase):

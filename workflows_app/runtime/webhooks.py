@@ -14,6 +14,7 @@ messages back until staff "send again" in the admin.
 import json
 import logging
 import random
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -89,9 +90,13 @@ class _Target:
 
 def deliver(*, subscription_id: int, instance_id: int) -> int:
     """Send this instance's messages to this subscription, oldest first, until one is not
-    accepted; returns how many were delivered."""
-    delivered = 0
+    accepted; returns how many were delivered. A job stops within half the task time-out
+    and leaves the rest to a new job (a slow receiver never gets a worker killed)."""
+    delivered, stop_at = 0, time.monotonic() + settings.HMS_TASK_TIMEOUT / 2
     for _ in range(MAX_MESSAGES_PER_JOB):
+        if time.monotonic() > stop_at:
+            queue.enqueue(DELIVER, subscription_id, instance_id)
+            break
         message = _claim_head(subscription_id, instance_id, timezone.now())
         if message is None or not _send(message):
             break
