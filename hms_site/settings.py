@@ -353,3 +353,33 @@ if MAILERS["default"]["BACKEND"] == "django.core.mail.backends.smtp.EmailBackend
     # A worker sending mail must not hang past its step lease.
     _smtp["timeout"] = int(os.environ.get("EMAIL_TIMEOUT", "10"))
 SERVER_EMAIL = os.environ.get("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
+
+# --- Operations and records (issue 17, ops-a): history of changes, webhooks, sign-in --------
+# Who changed services, calendars, tokens and groups, and when (docs/history.md): the
+# middleware hands the signed-in user to django-simple-history.
+INSTALLED_APPS += ["simple_history"]
+MIDDLEWARE += ["simple_history.middleware.HistoryRequestMiddleware"]
+# Status webhooks (docs/webhooks.md): the request time-out and how long a sender's claim on
+# one instance's messages holds (longer than a call, so a live sender is never overtaken).
+HMS_WEBHOOK_TIMEOUT = float(os.environ.get("HMS_WEBHOOK_TIMEOUT", "10"))
+HMS_WEBHOOK_LEASE_SECONDS = int(os.environ.get("HMS_WEBHOOK_LEASE_SECONDS", "60"))
+HMS_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("HMS_WEBHOOK_MAX_ATTEMPTS", "20"))
+# Optional staff sign-in through OpenID Connect (docs/deploy.md): on when OIDC_RP_CLIENT_ID
+# is set; the password sign-in stays for the demo and for break-glass accounts.
+OIDC_ENABLED = bool(os.environ.get("OIDC_RP_CLIENT_ID"))
+if OIDC_ENABLED:
+    INSTALLED_APPS += ["mozilla_django_oidc"]
+    AUTHENTICATION_BACKENDS = [
+        "mozilla_django_oidc.auth.OIDCAuthenticationBackend",
+        "django.contrib.auth.backends.ModelBackend",
+    ]
+    OIDC_RP_CLIENT_ID = os.environ["OIDC_RP_CLIENT_ID"]
+    OIDC_RP_CLIENT_SECRET = os.environ.get("OIDC_RP_CLIENT_SECRET", "")
+    OIDC_RP_SIGN_ALGO = os.environ.get("OIDC_RP_SIGN_ALGO", "RS256")
+    OIDC_OP_AUTHORIZATION_ENDPOINT = os.environ.get("OIDC_OP_AUTHORIZATION_ENDPOINT", "")
+    OIDC_OP_TOKEN_ENDPOINT = os.environ.get("OIDC_OP_TOKEN_ENDPOINT", "")
+    OIDC_OP_USER_ENDPOINT = os.environ.get("OIDC_OP_USER_ENDPOINT", "")
+    OIDC_OP_JWKS_ENDPOINT = os.environ.get("OIDC_OP_JWKS_ENDPOINT", "")
+    # Staff accounts are made by an administrator (with their groups), not by signing in.
+    OIDC_CREATE_USER = _env_bool("OIDC_CREATE_USER", False)
+    LOGIN_REDIRECT_URL = os.environ.get("OIDC_LOGIN_REDIRECT_URL", "/tasks/")

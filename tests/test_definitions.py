@@ -929,7 +929,9 @@ class ServicesTests(SimpleTestCase):
             ("c", "callable", 4),
             (None, "extra", 5),
         ]
-        assert problems[2].message == "unknown field 'extra'; allowed fields: services"
+        assert (
+            problems[2].message == "unknown field 'extra'; allowed fields: services, subscriptions"
+        )
 
     def test_a_repeated_service_name_across_documents_is_reported(self):
         text = "services:\n  a: {kind: human, group: g}\n---\nservices:\n  a: {kind: human, group: h}\n"

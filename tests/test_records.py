@@ -15,7 +15,15 @@ from tests.factories import committed, make_token, make_user, start
 from tests.requests_to_applicant import PDF, PNG, pdf, request_workflow
 from workflows_app import definitions, runtime
 from workflows_app.definitions import InvalidDefinition, parse_retention
-from workflows_app.models import CaseDocument, Event, RunState, StepRun, WorkflowInstance
+from workflows_app.models import (
+    CaseDocument,
+    Event,
+    RunState,
+    StepRun,
+    Subscription,
+    WebhookDelivery,
+    WorkflowInstance,
+)
 from workflows_app.runtime import retention, schedules
 
 
@@ -159,6 +167,22 @@ class PurgeTests(RecordsCase):
         after = self.client.get(path, headers={**auth, "If-None-Match": tag})
         assert after.status_code == 200
         assert "too close to the street" not in after.content.decode()
+
+    def test_status_webhook_messages_kept_in_the_outbox_lose_the_reasons_too(self):
+        hook = Subscription.objects.create(name="portal", url="https://portal.example/hooks")
+        body = {"status": "rejected", "outcome": self.instance.outcome, "caseNumber": "x"}
+        assert "too close to the street" in json.dumps(body)
+        WebhookDelivery.objects.create(
+            subscription=hook,
+            instance=self.instance,
+            event_type="instance.updated",
+            body=body,
+            next_attempt_at=timezone.now(),
+        )
+        committed(retention.purge_expired)
+        kept = WebhookDelivery.objects.get(instance=self.instance).body
+        assert "too close to the street" not in json.dumps(kept)
+        assert kept["outcome"]["result"] == "rejected" and kept["status"] == "rejected"
 
     def test_purge_is_idempotent(self):
         committed(retention.purge_expired)

@@ -6,7 +6,7 @@ their names stay stable: a message queued before a deploy still runs after it.
 
 from uuid import UUID
 
-from .runtime import asking, execution, notifications, reporting, retention, schedules
+from .runtime import asking, execution, notifications, reporting, retention, schedules, webhooks
 from .runtime import sweep as sweeps
 
 
@@ -48,3 +48,13 @@ def send_applicant_email(instance_id: int, kind: str) -> int:
 def send_request_email(run_id: str) -> int:
     """Email the applicant the link to answer a request to them."""
     return asking.send_request_email(run_id)
+
+
+def deliver_webhooks(subscription_id: int, instance_id: int) -> int:
+    """Send one instance's status-webhook messages to one subscription, in order."""
+    return webhooks.deliver(subscription_id=subscription_id, instance_id=instance_id)
+
+
+def sweep_webhooks() -> int:
+    """Every minute: drive the webhook queues whose next message is due (retries, kills)."""
+    return webhooks.sweep_deliveries()

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import ActionLocation
 from django.core.exceptions import ValidationError
+from simple_history.admin import SimpleHistoryAdmin
 
 from .. import definitions
 from ..models import BusinessCalendar, Delegation, Service, ServiceKind
@@ -144,7 +145,7 @@ def ping(service: Service) -> tuple[bool, str]:
 
 
 @admin.register(Service)
-class ServiceAdmin(admin.ModelAdmin):
+class ServiceAdmin(SimpleHistoryAdmin):
     form = ServiceForm
     list_display = ("name", "kind", "url", "group", "callable", "has_secret", "updated_at")
     list_filter = ("kind",)
@@ -182,7 +183,7 @@ class CalendarForm(forms.ModelForm):
 
 
 @admin.register(BusinessCalendar)
-class BusinessCalendarAdmin(admin.ModelAdmin):
+class BusinessCalendarAdmin(SimpleHistoryAdmin):
     form = CalendarForm
     list_display = ("name", "time_zone", "work_start", "work_end", "weekdays")
 

@@ -8,6 +8,7 @@ admin shows no more than its first 8 characters, enough to tell two tokens apart
 from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
+from simple_history.admin import SimpleHistoryAdmin
 
 from ..models import ApiToken
 
@@ -44,7 +45,7 @@ class ApiTokenForm(forms.ModelForm):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(SimpleHistoryAdmin):
     form = ApiTokenForm
     list_display = (
         "name",

@@ -24,11 +24,12 @@ from ..definitions import (
     Problem,
     Reference,
     ServiceSpec,
+    SubscriptionSpec,
     WorkflowSpec,
     load_file,
     localized,
 )
-from ..models import Service, WorkflowDefinition
+from ..models import Service, Subscription, WorkflowDefinition
 from ..queries import addresses, catalog
 from .subworkflows import child_problems
 
@@ -109,6 +110,7 @@ def check_references(
             problems.extend(_request_problems(spec, kinds))
         problems.extend(_callable_problems(item.source, item.document.services))
         problems.extend(_address_problems(item.source, item.document.services))
+        problems.extend(_subscription_address_problems(item.source, item.document.subscriptions))
     specs = [spec for item in parsed for spec in item.document.workflows]
     problems.extend(child_problems(specs, refused=also.references if also else ()))
     return problems
@@ -160,6 +162,13 @@ def _address_problems(source: str, services: Sequence[ServiceSpec]) -> Iterable[
             yield Problem(source, f"url '{svc.url}': {why}", step=svc.name, field="url")
 
 
+def _subscription_address_problems(source: str, subscriptions) -> Iterable[Problem]:
+    """Subscriptions whose URL leads to an address we may not call: the services' rule."""
+    for sub in subscriptions:
+        if why := addresses.url_refusal(sub.url):
+            yield Problem(source, f"url '{sub.url}': {why}", step=sub.name, field="url")
+
+
 class UnknownWorkflow(ValueError):
     """`public` names a workflow that none of the files defines."""
 
@@ -180,6 +189,8 @@ def load_parsed(
     for item in parsed:
         for svc in item.document.services:
             save_service(svc, report)
+        for sub in item.document.subscriptions:
+            save_subscription(sub, report)
     for item in parsed:
         for spec in item.document.workflows:
             for group in _groups_named(spec):
@@ -219,6 +230,20 @@ def save_service(svc: ServiceSpec, report: LoadReport) -> Service:
         if group:
             ensure_group(group, report)
     return service
+
+
+def save_subscription(sub: SubscriptionSpec, report: LoadReport) -> Subscription:
+    """Create or update a status-webhook subscription from its spec."""
+    fields = {
+        "url": sub.url,
+        "secret": sub.secret,
+        "events": list(sub.events),
+        "workflows": list(sub.workflows),
+        "active": True,
+    }
+    subscription, created = Subscription.objects.update_or_create(name=sub.name, defaults=fields)
+    report.say(f"subscription {sub.name}: {'created' if created else 'saved'} ({sub.url})")
+    return subscription
 
 
 def ensure_group(name: str, report: LoadReport) -> None:

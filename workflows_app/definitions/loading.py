@@ -8,6 +8,7 @@ from .problems import InvalidDefinition, Problem, Report
 from .service_rules import DEFAULT_PYTHON_PREFIXES, check_services
 from .sources import Item, read_json, read_yaml
 from .specs import Document
+from .subscription_rules import check_subscriptions
 from .workflow_rules import check_workflow
 
 _FORMATS = {".json": "json", ".yaml": "yaml", ".yml": "yaml"}
@@ -70,6 +71,7 @@ def _check_items(
 ) -> tuple[Document, list[Problem], list[Report]]:
     """Validate every document of a file, and that workflow ids and service names are unique."""
     workflows, services, problems, reports = [], [], [], []
+    subscriptions: list = []
     seen: dict[tuple, int | None] = {}
     for number, item in enumerate(items, 1):
         is_services = _is_services(item.data)
@@ -81,6 +83,7 @@ def _check_items(
             found = check_services(item.data, report, prefixes)
             _check_unique([("services", s.name) for s in found], seen, report)
             services.extend(found)
+            subscriptions.extend(check_subscriptions(item.data, report))
         else:
             workflow_id = item.data.get("id") if isinstance(item.data, Mapping) else None
             _check_unique(
@@ -90,7 +93,7 @@ def _check_items(
                 workflows.append(spec)
         problems.extend(report.problems())
         reports.append(report)
-    return Document(tuple(workflows), tuple(services)), problems, reports
+    return Document(tuple(workflows), tuple(services), tuple(subscriptions)), problems, reports
 
 
 def _check_unique(
@@ -108,4 +111,5 @@ def _check_unique(
 
 def _is_services(data: Any) -> bool:
     """A services document has `services` and no workflow keys."""
-    return isinstance(data, Mapping) and "services" in data and not {"id", "steps"} & set(data)
+    keys = set(data) if isinstance(data, Mapping) else set()
+    return bool({"services", "subscriptions"} & keys) and not {"id", "steps"} & keys

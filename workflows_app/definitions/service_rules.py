@@ -59,8 +59,10 @@ def check_services(data: Any, report: Report, prefixes: Sequence[str]) -> tuple[
         )
         return ()
     plain_copy(data, (), report)
-    check_keys(data, ("services",), (), report)
+    check_keys(data, ("services", "subscriptions"), (), report)
     entries = data.get("services")
+    if entries is None and "subscriptions" in data:
+        return ()  # a file of subscriptions only
     if not isinstance(entries, Mapping) or not entries:
         shown = "empty" if isinstance(entries, Mapping) else describe(entries)
         report.add(

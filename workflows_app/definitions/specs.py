@@ -273,11 +273,23 @@ class ServiceSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class SubscriptionSpec:
+    """A validated status-webhook subscription (docs/webhooks.md)."""
+
+    name: str
+    url: str
+    secret: str
+    events: tuple[str, ...] = ("instance.updated",)
+    workflows: tuple[str, ...] = ()  # empty: every workflow
+
+
+@dataclass(frozen=True, slots=True)
 class Document:
     """Everything one file holds."""
 
     workflows: tuple[WorkflowSpec, ...] = ()
     services: tuple[ServiceSpec, ...] = ()
+    subscriptions: tuple[SubscriptionSpec, ...] = ()
 
 
 def humanize(name: str) -> str:

@@ -7,25 +7,40 @@
 - access: API tokens, signed callbacks already seen, delegations
 - operations: heartbeats of periodic jobs
 - reports: daily rollups behind the supervisors' reports
+- webhooks: status-webhook subscriptions and their outbox of deliveries
+- metrics: counters of HTTP calls to services, for /metrics
+- history: who changed services, calendars, tokens and groups (django-simple-history)
 """
 
+from . import history  # noqa: F401 - registers the historical models
 from .access import ApiToken, Delegation, SeenWebhook, username_key
 from .choices import OPEN_RUN_STATES, OnTimeout, RunState, ServiceKind, Status
 from .documents import CaseDocument
 from .instances import (
+    REDACTABLE_EVENT_FIELDS,
     Event,
+    HistoryIsAppendOnly,
     InstanceOperation,
     StepRun,
     WorkflowInstance,
     case_number_key,
     new_case_number,
 )
+from .metrics import CALL_BUCKETS, INF_BOUND, ServiceCallCount
 from .operations import Heartbeat
 from .reports import CaseRollup, DecisionRollup, DurationRollup, RollupDay
+from .webhooks import Subscription, WebhookDelivery
 from .workflows import BusinessCalendar, DraftStep, Service, WorkflowDefinition, WorkflowDraft
 
 __all__ = [
+    "CALL_BUCKETS",
+    "INF_BOUND",
     "OPEN_RUN_STATES",
+    "REDACTABLE_EVENT_FIELDS",
+    "HistoryIsAppendOnly",
+    "ServiceCallCount",
+    "Subscription",
+    "WebhookDelivery",
     "ApiToken",
     "BusinessCalendar",
     "CaseDocument",

@@ -285,8 +285,46 @@ class StepRun(models.Model):
         return self.state == RunState.WAITING and self.is_for_a_person
 
 
+class HistoryIsAppendOnly(Exception):
+    """An event (history) row was to be changed or deleted: history is only ever added to.
+    The one exception is redaction of free text (runtime/redaction.py, docs/history.md)."""
+
+
+_APPEND_ONLY = (
+    "events are the application's history and are never changed or deleted; "
+    "redact free text with runtime.redaction.redact_events (docs/history.md)"
+)
+
+
+class EventQuerySet(models.QuerySet):
+    """Refuses bulk updates and deletes of history; `redacting()` is the one narrow way."""
+
+    def update(self, **kwargs):
+        raise HistoryIsAppendOnly(_APPEND_ONLY)
+
+    def delete(self):
+        raise HistoryIsAppendOnly(_APPEND_ONLY)
+
+    def _redact(self, **kwargs) -> int:
+        """Only for runtime.redaction: blank the named free-text fields (never `type`,
+        `step`, `result`, times or links)."""
+        if set(kwargs) - REDACTABLE_EVENT_FIELDS:
+            raise HistoryIsAppendOnly(f"only {sorted(REDACTABLE_EVENT_FIELDS)} can be redacted")
+        return super().update(**kwargs)
+
+
+# Free text an event may hold about a person: what redaction may blank (docs/history.md).
+REDACTABLE_EVENT_FIELDS = frozenset({"actor", "detail"})
+
+
 class Event(models.Model):
-    """Append-only history of an instance: every transition writes one in the same transaction."""
+    """Append-only history of an instance: every transition writes one in the same transaction.
+
+    The ORM refuses to change or delete a saved event (save of an existing row, delete,
+    queryset update/delete), and on PostgreSQL a trigger refuses UPDATE and DELETE
+    (migration 0014); docs/history.md. Deleting a whole instance (and so its events by
+    cascade) is refused by the trigger too; rows are kept for statistics.
+    """
 
     class Type(models.TextChoices):
         STARTED = "started", _("Started")
@@ -324,6 +362,8 @@ class Event(models.Model):
     detail = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = EventQuerySet.as_manager()
+
     class Meta:
         ordering = ["id"]
         indexes = [
@@ -333,6 +373,14 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.step}".strip()
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise HistoryIsAppendOnly(_APPEND_ONLY)
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise HistoryIsAppendOnly(_APPEND_ONLY)
 
 
 class InstanceOperation(WorkflowInstance):

@@ -98,6 +98,7 @@ def finish(
         now=now,
         locked=True,
         still_asking=_asks_applicant(spec, after.values()),
+        current_steps=[step for step in after.values() if step],
     )
     finished = closing.run
     guarded(

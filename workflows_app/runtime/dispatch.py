@@ -8,6 +8,7 @@ The reply is classified into an Outcome that steps.record_outcome applies:
 
 import json
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from typing import Any
 from django.conf import settings
 
 from ..queries import catalog
-from . import outbound
+from . import callcounts, outbound
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,15 @@ def read_timeout(service) -> float:
 
 
 def _call_http(service, instance, run) -> Outcome:
+    began = time.monotonic()
+    outcome = _post_step(service, instance, run)
+    callcounts.count_call(
+        service=service.name, outcome=outcome.kind, seconds=time.monotonic() - began
+    )
+    return outcome
+
+
+def _post_step(service, instance, run) -> Outcome:
     body = json.dumps(request_body(instance, run), separators=(",", ":"), default=str)
     # Each attempt is its own message (its body carries the attempt number), so it gets its
     # own webhook-id; the Idempotency-Key is what stays the same.

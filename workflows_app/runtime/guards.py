@@ -19,7 +19,7 @@ from ..models import (
     WorkflowInstance,
 )
 from ..queries import catalog, outcomes
-from . import clock, notifications
+from . import clock, notifications, webhooks
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +90,14 @@ def move_instance(
     now,
     locked: bool = False,
     still_asking: bool = False,
+    current_steps: list[str] | None = None,
 ) -> None:
     """Set the instance's status and step, guarded by the step it is expected to be at, with
     the `decision` just made; an ending records its `outcome` (for a failure or a
     cancellation, one without a decision). `locked`: the caller holds the row's lock and
     read it afresh (branches.py), so only its running is checked; `still_asking`: a request
-    to the applicant stays open in another branch, so the deadline stays paused."""
+    to the applicant stays open in another branch, so the deadline stays paused;
+    `current_steps`: every step open after the move (branches), for status webhooks."""
     changes: dict[str, Any] = {
         "status": move.status,
         "current_step": move.step or "",
@@ -124,6 +126,8 @@ def move_instance(
         setattr(instance, name, value)
     if move.status in notifications.APPLICANT_KINDS:
         notifications.applicant_update(instance, kind=move.status)
+    # The one seam for status webhooks after a start: every move of an instance passes here.
+    webhooks.record_change(instance, now=now, current_steps=current_steps)
 
 
 def add_event(

@@ -24,7 +24,7 @@ from ..models import (
     new_case_number,
 )
 from ..queries import catalog
-from . import branches, clock
+from . import branches, clock, webhooks
 from .cancellation import cancel_children
 from .execution import open_for_caller, run_after_commit
 from .guards import add_event, move_instance
@@ -99,7 +99,12 @@ def _create_instance(
         language=language,
     )
     open_for_caller(instance, plan.opens, now=instance.created_at)
+    webhooks.record_change(instance, now=instance.created_at, current_steps=_steps(plan.opens))
     return instance
+
+
+def _steps(positions) -> list[str]:
+    return [position.step for position in positions]
 
 
 def _request_digest(key: str, payload: Mapping[str, Any], language: str = "") -> str:
@@ -185,6 +190,7 @@ def retry_instance(*, instance_id: int, actor: str = "") -> WorkflowInstance:
         instance.ended_at, instance.outcome = None, None
         runs = [open_run(instance, step, now=now, lane=lane) for lane, step in positions]
         add_event(instance, runs[0], Event.Type.RETRIED, actor=actor)
+        webhooks.record_change(instance, now=now, current_steps=[r.step_id for r in runs])
     return instance
 
 

@@ -13,6 +13,7 @@ SWEEP = "hms-sweep"
 PRUNE = "hms-prune-failures"
 PURGE = "hms-purge-expired"
 ROLLUPS = "hms-report-rollups"
+WEBHOOKS = "hms-webhooks"
 
 SCHEDULES = {
     # The backstop of the timer threads: deadlines, retries and lost workers, every minute.
@@ -25,6 +26,8 @@ SCHEDULES = {
         "schedule_type": "D",
         "minutes": None,
     },
+    # Status webhooks: retries after their backoff, and queues a killed sender left.
+    WEBHOOKS: {"func": "workflows_app.tasks.sweep_webhooks", "schedule_type": "I", "minutes": 1},
 }
 
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 from .. import engine
 from ..models import Event, RunState, WorkflowInstance, new_case_number
 from ..queries import catalog
-from . import branches
+from . import branches, webhooks
 from .guards import Claimed, add_event, guarded
 from .opening import open_positions
 from .steps import fail_step
@@ -40,6 +40,7 @@ def start_child(claimed: Claimed) -> list[Claimed]:
         child = _create_child(parent, run, definition, now=now)
         add_event(parent, run, Event.Type.CHILD_STARTED, child=child.case_number)
         opens = engine.begin(catalog.spec_of(child)).opens
+        webhooks.record_change(child, now=now, current_steps=[p.step for p in opens])
         inline = settings.HMS_INLINE_PYTHON_STEPS
         return open_positions(child, opens, now=now, inline=inline)
 

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import path, re_path
 
@@ -5,6 +6,7 @@ from . import api, front, inbox, respond, task_actions, tracker
 from . import board as board_views
 from . import reports as report_views
 from .health import healthz
+from .metrics import metrics
 
 app_name = "workflows"
 
@@ -20,6 +22,7 @@ urlpatterns = [
     path("api/openapi.json", api.openapi, name="api-openapi"),
     re_path(r"^api/", api.not_found),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
     path("track/", tracker.track_find, name="track-find"),
     path("track/<str:instance_id>/", tracker.track, name="track"),
     path("track/<str:instance_id>/new-link", respond.new_link, name="track-new-link"),
@@ -48,7 +51,10 @@ urlpatterns = [
     path("reports/durations/", report_views.durations, name="reports-durations"),
     path(
         "accounts/login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        auth_views.LoginView.as_view(
+            redirect_authenticated_user=True,
+            extra_context={"oidc_enabled": settings.OIDC_ENABLED},  # docs/deploy.md
+        ),
         name="login",
     ),
     path(
