@@ -228,6 +228,11 @@ class StaffPagesInSpanishTests(TestCase):
             "/admin/",
             f"/admin/workflows_app/workflowinstance/{instance.pk}/change/",
             f"/admin/workflows_app/workflowdefinition/{definition.pk}/change/",
+            # The supervisors' reports (docs/reports.md).
+            "/reports/",
+            "/reports/backlog/",
+            "/reports/workload/",
+            "/reports/durations/",
             # Every list in the admin, and its add page where there is one.
             *(f"/admin/{m._meta.app_label}/{m._meta.model_name}/" for m in admin.site._registry),
         ]
