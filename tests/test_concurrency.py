@@ -65,7 +65,9 @@ def report(name: str, orderings: Counter) -> None:
     print(f"\n{name} on {connection.vendor}, {sum(orderings.values())} rounds: {dict(orderings)}")
 
 
-class RaceTestCase(TransactionTestCase):
+class SharedDatabaseTestCase(TransactionTestCase):
+    """Committed rows in a database every racing thread can open (see `race`)."""
+
     @pytest.fixture(autouse=True)
     def _shared_database(self, tmp_path, django_db_blocker):
         """SQLite: a file every thread can open (the suite's in-memory database is one
@@ -76,6 +78,8 @@ class RaceTestCase(TransactionTestCase):
         else:
             yield
 
+
+class RaceTestCase(SharedDatabaseTestCase):
     def setUp(self):
         make_seed_services()
         self.backup_a = make_user("bea", "backup-reviewers")
