@@ -27,3 +27,12 @@ for _name in TUNABLE:
 
 if "HMS_PRIVATE_URL_ALLOW" not in os.environ:
     HMS_PRIVATE_URL_ALLOW = ["127.0.0.0/8", "::1"]
+
+# A test's own shared cache folder (tests/test_shared_cache.py), where the site uses var/cache.
+if os.environ.get("HMS_TEST_CACHE_DIR") and not REDIS_URL:  # noqa: F405
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": os.environ["HMS_TEST_CACHE_DIR"],
+        }
+    }

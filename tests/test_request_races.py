@@ -1,27 +1,20 @@
-"""Races on PostgreSQL around a request to the applicant: two answers at once (a double click,
+"""Races around a request to the applicant (PostgreSQL, and an SQLite file): two answers at once (a double click,
 two tabs), and an answer racing the lapse. Exactly one transition; no document left over."""
 
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from django.conf import settings
-from django.db import connection
-from django.test import TransactionTestCase
 
 from tests.factories import start
 from tests.requests_to_applicant import pdf, request_workflow
-from tests.test_concurrency import REFUSALS, race
+from tests.test_concurrency import REFUSALS, SharedDatabaseTestCase, race
 from workflows_app import runtime
 from workflows_app.models import CaseDocument, Event, RunState, StepRun, WorkflowInstance
 
-pytestmark = pytest.mark.postgres
 
-
-class RequestRaceTests(TransactionTestCase):
+class RequestRaceTests(SharedDatabaseTestCase):
     def setUp(self):
-        if connection.vendor != "postgresql":
-            pytest.skip("race tests need PostgreSQL row locks: run with DATABASE_URL=postgres://…")
         self.definition = request_workflow()
 
     def waiting(self) -> StepRun:
