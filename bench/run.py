@@ -113,8 +113,9 @@ def sqlite_runs(quick: bool, instances: int) -> dict:
     with sqlite3.connect(cache) as db:  # the build's writes into the main file, not the WAL
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     env = bench_env(f"sqlite:///{cache}")
-    found["http"] = http(env, quick, "sqlite")
-    python_step("bench.bigdb", "trim", str(found["http"]["info"]["last_pk"]), env=env)
+    if shutil.which("wrk"):  # a prerequisite (docs/chaos.md); else no HTTP figures
+        found["http"] = http(env, quick, "sqlite")
+        python_step("bench.bigdb", "trim", str(found["http"]["info"]["last_pk"]), env=env)
     return found
 
 
@@ -141,8 +142,9 @@ def postgres_runs(quick: bool, instances: int, server: str, redis_base: str) -> 
     python_step("bench.bigdb", "build", str(instances), env=env)
     _checkpoint(server)
     common.flush_redis(f"{redis_base}/6")
-    found["http"] = http(env, quick, "postgresql")
-    python_step("bench.bigdb", "trim", str(found["http"]["info"]["last_pk"]), env=env)
+    if shutil.which("wrk"):  # a prerequisite (docs/chaos.md); else no HTTP figures
+        found["http"] = http(env, quick, "postgresql")
+        python_step("bench.bigdb", "trim", str(found["http"]["info"]["last_pk"]), env=env)
     common.flush_redis(f"{redis_base}/6")
     return found
 
@@ -226,8 +228,7 @@ def main() -> int:
     default_instances = "20000" if args.quick else "1000000"
     instances = int(os.environ.get("BENCH_INSTANCES", default_instances))
     if not shutil.which("wrk"):
-        print("bench: wrk is missing (the HTTP load generator): apt-get install -y wrk")
-        return 2
+        print("bench: wrk not found: skipping the wrk figures (a prerequisite: docs/chaos.md)")
     began = time.monotonic()
     viewflow_bench.ensure_venv()
     machine = report.machine(server, redis_base)

@@ -2,12 +2,12 @@
 Redis with two qcluster processes, one of them SIGKILLed at random moments and restarted.
 
     make chaos                         # full size (several hundred instances)
-    CHAOS_SIZE=small make chaos        # the CI size (tests/test_chaos_small.py), ~45 s
+    CHAOS_SIZE=small make chaos        # the CI size (tests/system/test_chaos_small.py), ~45 s
 
 Environment: CHAOS_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/hms_chaos; it is
 dropped and created again, so its name must contain "chaos"), CHAOS_REDIS_URL (default
 redis://127.0.0.1:6379/10; flushed), CHAOS_SEED (reuses a run's seed; timing still varies),
-CHAOS_INSTANCES (overrides the size's count). Exit 0: every invariant held (bench/chaos_checks.py
+CHAOS_INSTANCES (overrides the size's count). Exit 0: every invariant held (tests/system/chaos_checks.py
 says which and why); 1: some broke (listed); 2: PostgreSQL or Redis unreachable.
 Logs: var/chaos/ (qcluster-a.log, qcluster-b.log, flaky.jsonl).
 """
@@ -24,11 +24,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 
-from bench import common  # noqa: E402
-from bench.chaos_checks import Facts, summarise, verify  # noqa: E402
-from bench.flaky_service import Behaviour, FlakyService, read_log  # noqa: E402
+from tests.system import harness, stores  # noqa: E402
+from tests.system.chaos_checks import Facts, summarise, verify  # noqa: E402
+from tests.system.flaky_service import Behaviour, FlakyService, read_log  # noqa: E402
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +78,7 @@ steps:
       - { id: by-service, steps: [{ id: score, service: flakySvc, retry: { max: 3, backoff: 1s } }] }
   - { id: notify, service: chaosOkSvc }
 """
-WORKDIR = common.ROOT / "var" / "chaos"
+WORKDIR = harness.ROOT / "var" / "chaos"
 
 
 def main() -> int:
@@ -88,7 +88,7 @@ def main() -> int:
     db_url = os.environ.get("CHAOS_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hms_chaos")
     redis_url = os.environ.get("CHAOS_REDIS_URL", "redis://127.0.0.1:6379/10")
     seed = int(os.environ.get("CHAOS_SEED") or time.time())
-    if why := common.unreachable(db_url, redis_url):
+    if why := stores.unreachable(db_url, redis_url):
         print(f"chaos: SKIPPED, {why}")
         return 2
     if "chaos" not in db_url.rpartition("/")[2]:
@@ -110,8 +110,8 @@ def main() -> int:
 
 def _prepare(db_url: str, redis_url: str) -> dict[str, str]:
     """A fresh database and queue; Django set up in this process on the same settings."""
-    common.recreate_postgres_database(db_url)
-    common.flush_redis(redis_url)
+    stores.recreate_postgres_database(db_url)
+    stores.flush_redis(redis_url)
     WORKDIR.mkdir(parents=True, exist_ok=True)
     for old in WORKDIR.glob("qcluster-*.log"):
         old.unlink()
@@ -123,7 +123,7 @@ def _prepare(db_url: str, redis_url: str) -> dict[str, str]:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    return common.django_env(
+    return harness.django_env(
         database_url=db_url, redis_url=redis_url, LOG_LEVEL="INFO", **CLUSTER_ENV
     )
 
@@ -186,7 +186,7 @@ class Chaos:
     def _start_cluster(self, index: int) -> None:
         log = WORKDIR / f"qcluster-{'ab'[index]}.log"
         self.offsets[index] = log.stat().st_size if log.exists() else 0
-        self.clusters[index] = common.start_qcluster(env=self.env, log_path=log)
+        self.clusters[index] = harness.start_qcluster(env=self.env, log_path=log)
 
     def _tasks_in_progress(self, index: int) -> int:
         """Tasks the cluster's log shows started and not finished (since its last start)."""
@@ -242,7 +242,7 @@ class Chaos:
             # The cluster inside a call, if only one is: a kill there is what loses a lease.
             busy = [self._tasks_in_progress(index) for index in (0, 1)]
             victim = busy.index(max(busy)) if busy[0] != busy[1] else self.rng.randrange(2)
-            common.kill(self.clusters[victim])
+            harness.kill(self.clusters[victim])
             self.kills += 1
             down = self.rng.uniform(*self.size.down_for)
             self.log(
@@ -281,7 +281,7 @@ class Chaos:
         self.stopping.set()
         for proc in self.clusters:
             if proc is not None:
-                common.stop(proc, grace=15)
+                harness.stop(proc, grace=15)
 
 
 def _facts(definition: Any, chaos: Chaos) -> Facts:
@@ -347,7 +347,7 @@ def _report(definition: Any, chaos: Chaos, duration: float, health: dict) -> int
         problems.append(f"only {len(chaos.started)} of {chaos.size.instances} instances started")
     figures = {**summarise(facts), "duration": f"{duration:.0f}s"}
     print()
-    print(common.format_table(list(figures), [list(figures.values())]))
+    print(stores.format_table(list(figures), [list(figures.values())]))
     print(f"\n/healthz at the end of the run: {health['status']} {health['reasons'] or ''}")
     if problems:
         print(f"\nchaos: FAILED, {len(problems)} broken invariants:")
@@ -362,5 +362,5 @@ def _report(definition: Any, chaos: Chaos, duration: float, health: dict) -> int
 
 
 if __name__ == "__main__":
-    common.stop_servers_on_sigterm()
+    harness.stop_servers_on_sigterm()
     sys.exit(main())

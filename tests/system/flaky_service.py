@@ -6,7 +6,7 @@ work is done: a late 200), a dropped connection (closed without an answer), or a
 line *before* it is answered, with its Idempotency-Key, the attempt and step from the body
 and what the service chose, so the chaos run can compare the log with the history.
 
-Standalone: python bench/flaky_service.py --port 9002 --log var/flaky.jsonl
+Standalone: python tests/system/flaky_service.py --port 9002 --log var/flaky.jsonl
 """
 
 import argparse

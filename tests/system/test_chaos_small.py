@@ -1,7 +1,7 @@
 """The chaos run at CI size, and the checks it ends with.
 
-The checks (bench/chaos_checks.py) are shown here to catch each broken invariant on made-up
-histories; the small run itself (bench/chaos.py, CHAOS_SIZE=small: two qclusters on
+The checks (tests/system/chaos_checks.py) are shown here to catch each broken invariant on made-up
+histories; the small run itself (tests/system/chaos.py, CHAOS_SIZE=small: two qclusters on
 PostgreSQL + Redis, one SIGKILLed and restarted) runs in the PostgreSQL + Redis pass only.
 """
 
@@ -17,8 +17,8 @@ from django.conf import settings
 from django.db import connection
 from django.test import SimpleTestCase
 
-from bench import common
-from bench.chaos_checks import Facts, summarise, verify
+from tests.system import harness, stores
+from tests.system.chaos_checks import Facts, summarise, verify
 
 STEPS = ["fetch", "review", "score", "notify"]
 T0 = datetime(2026, 1, 1)
@@ -209,23 +209,23 @@ def test_small_chaos_run_on_postgresql_and_redis_keeps_every_invariant():
     env = {
         **os.environ,
         "CHAOS_SIZE": "small",
-        "CHAOS_DATABASE_URL": common.with_database_name(database_url, f"{name}_chaos"),
+        "CHAOS_DATABASE_URL": stores.with_database_name(database_url, f"{name}_chaos"),
         "CHAOS_REDIS_URL": settings.REDIS_URL,
     }
-    harness = subprocess.Popen(
-        [sys.executable, "bench/chaos.py"],
-        cwd=common.ROOT,
+    run_ = subprocess.Popen(
+        [sys.executable, "tests/system/chaos.py"],
+        cwd=harness.ROOT,
         env=env,
         text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     try:
-        stdout, stderr = harness.communicate(timeout=150)
+        stdout, stderr = run_.communicate(timeout=150)
     except subprocess.TimeoutExpired:
-        harness.terminate()  # SIGTERM: the harness stops its clusters before it exits
-        stdout, stderr = harness.communicate(timeout=60)
-    done = subprocess.CompletedProcess(harness.args, harness.returncode, stdout, stderr)
+        run_.terminate()  # SIGTERM: the harness stops its clusters before it exits
+        stdout, stderr = run_.communicate(timeout=60)
+    done = subprocess.CompletedProcess(run_.args, run_.returncode, stdout, stderr)
     print(done.stdout)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     assert "chaos: OK" in done.stdout
