@@ -1,7 +1,9 @@
 """The chaos run's shape: sizes, the flaky service's behaviour, the clusters' settings and
 the workflows it runs (docs/chaos.md)."""
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tests.system import harness
@@ -43,7 +45,7 @@ CLUSTER_ENV = {
     # The flaky service listens on loopback (service URLs must otherwise be public).
     "HMS_PRIVATE_URL_ALLOW": "127.0.0.0/8,::1",
 }
-WORKDIR = harness.ROOT / "var" / "chaos"
+WORKDIR = Path(os.environ.get("CHAOS_WORKDIR") or harness.ROOT / "var" / "chaos")
 HTTP_STEPS = ("fetch", "check", "send", "score")
 SERVICES = """services:
   flakySvc:       {{ kind: http, url: "{url}", timeout: "1s" }}

@@ -1,8 +1,9 @@
 """The chaos run at CI size, and the checks it ends with.
 
-The checks (tests/system/chaos_checks.py) are shown here to catch each broken invariant on made-up
-histories; the small run itself (tests/system/chaos.py, CHAOS_SIZE=small: two qclusters on
-PostgreSQL + Redis, one SIGKILLed and restarted) runs in the PostgreSQL + Redis pass only.
+The checks (tests/system/chaos_checks.py) are shown here to catch each broken invariant on
+made-up histories; the small run itself (tests/system/chaos.py, CHAOS_SIZE=small: two
+qclusters, whole clusters and single workers SIGKILLed, pollers through gunicorn) runs in both
+passes of `make test`, on that pass's database.
 """
 
 import os
@@ -200,19 +201,22 @@ class ParallelChaosChecksTests(SimpleTestCase):
 
 
 @pytest.mark.integration
-@pytest.mark.postgres
-def test_small_chaos_run_on_postgresql_and_redis_keeps_every_invariant():
-    if connection.vendor != "postgresql" or not settings.REDIS_URL:
-        pytest.skip("the chaos run needs PostgreSQL + Redis: it runs in that pass of `make test`")
-    database_url = os.environ.get("DATABASE_URL") or os.environ["TEST_DATABASE_URL"]
-    name = dj_database_url.parse(database_url)["NAME"]
-    env = {
-        **os.environ,
-        "CHAOS_SIZE": "small",
-        "CHAOS_DATABASE_URL": stores.with_database_name(database_url, f"{name}_chaos"),
-        "CHAOS_REDIS_URL": settings.REDIS_URL,
-    }
-    run_ = subprocess.Popen(
+@pytest.mark.timeout(300)
+def test_small_chaos_run_under_polling_load_keeps_every_invariant(tmp_path):
+    """The CI size of `make chaos` on the pass's own database: SQLite + the ORM broker in the
+    SQLite pass, PostgreSQL + Redis (a database of its own, "<test db>_chaos") in the other."""
+    env = {**os.environ, "CHAOS_SIZE": "small", "CHAOS_WORKDIR": str(tmp_path)}
+    if connection.vendor == "postgresql" and settings.REDIS_URL:
+        database_url = os.environ.get("DATABASE_URL") or os.environ["TEST_DATABASE_URL"]
+        name = dj_database_url.parse(database_url)["NAME"]
+        chaos_url = stores.with_database_name(database_url, f"{name}_chaos")
+        env |= {"CHAOS_DB": "postgres", "CHAOS_DATABASE_URL": chaos_url}
+        env |= {"CHAOS_REDIS_URL": settings.REDIS_URL}
+    else:
+        env["CHAOS_DB"] = "sqlite"
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    process = subprocess.Popen(
         [sys.executable, "tests/system/chaos.py"],
         cwd=harness.ROOT,
         env=env,
@@ -221,12 +225,12 @@ def test_small_chaos_run_on_postgresql_and_redis_keeps_every_invariant():
         stderr=subprocess.PIPE,
     )
     try:
-        stdout, stderr = run_.communicate(timeout=150)
+        stdout, stderr = process.communicate(timeout=240)
     except subprocess.TimeoutExpired:
-        run_.terminate()  # SIGTERM: the harness stops its clusters before it exits
-        stdout, stderr = run_.communicate(timeout=60)
-    done = subprocess.CompletedProcess(run_.args, run_.returncode, stdout, stderr)
-    print(done.stdout)
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-    assert "chaos: OK" in done.stdout
-    assert "/healthz at the end of the run: ok" in done.stdout
+        process.terminate()  # SIGTERM: the run stops its servers before it exits
+        stdout, stderr = process.communicate(timeout=60)
+    print(stdout)
+    assert process.returncode == 0, stdout[-4000:] + stderr[-4000:]
+    assert "chaos: OK" in stdout
+    assert "lost 0, stuck 0, duplicates 0, API 5xx 0" in stdout
+    assert "/healthz at the end of the run: ok" in stdout
