@@ -3,14 +3,32 @@
 1. An attempt whose call got a 2xx, lost with its worker before the commit (SIGKILL, then a
    redelivery), was counted as a failed attempt: the step "gave up after 6 attempts" although
    the service had answered 200 once. A lost attempt is not a failed one (docs/queue.md).
+2. A run stayed `queued` with `attempts: 2` for minutes after the kills stopped: a worker
+   SIGKILLed while it waited for work held its cluster's queue lock, and every other worker
+   of that cluster waited for it forever (runtime/watchdog.py, docs/queue.md).
 """
 
+import os
+import re
+import signal
+from pathlib import Path
+
+import pytest
 from django.test import TestCase
 
 from tests.factories import make_service, simple_workflow
-from tests.integration_helpers import OK, LocalServerMixin, Reply, ScriptedService, StandInQueue
+from tests.integration_helpers import (
+    OK,
+    LocalServerMixin,
+    Reply,
+    ScriptedService,
+    StandInQueue,
+    file_database,
+    local_http_server,
+)
+from tests.system.harness import running_cluster, wait_until
 from workflows_app import runtime
-from workflows_app.models import Event, RunState, Status, StepRun
+from workflows_app.models import Event, RunState, Status, StepRun, WorkflowInstance
 from workflows_app.queries import catalog
 from workflows_app.runtime import dispatch
 
@@ -71,3 +89,39 @@ class LostAnswerTests(LocalServerMixin, TestCase):
             "stopped worker)"
         )
         assert Event.objects.filter(run=self.run, type=Event.Type.REDELIVERED).count() == 1
+
+
+def _queue_reader(output: str) -> int | None:
+    """The worker of the cluster waiting in the queue's pipe, holding its read lock."""
+    for pid in re.findall(r"ready for work at (\d+)", output):
+        try:
+            if "pipe" in Path(f"/proc/{pid}/wchan").read_text():
+                return int(pid)
+        except OSError:
+            continue
+    return None
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(180)
+def test_a_cluster_whose_idle_worker_was_killed_holding_the_queue_lock_still_runs_steps(
+    tmp_path, django_db_blocker
+):
+    with local_http_server() as server, file_database(tmp_path, django_db_blocker) as env:
+        service = ScriptedService(server, replies=[OK])
+        make_service("remoteSvc", "http", url=service.url, timeout_seconds=5)
+        definition = simple_workflow("remote", steps=[{"id": "call", "service": "remoteSvc"}])
+        with running_cluster(env | {"HMS_WORKERS": "2", "HMS_WEDGE_SECONDS": "1"}) as cluster:
+            holder = wait_until(
+                lambda: _queue_reader(cluster.output), timeout=30, what="an idle worker"
+            )
+            os.kill(holder, signal.SIGKILL)  # it held the lock: the other worker waits for it
+            instance, _ = runtime.start_instance(definition=definition, payload={})
+            wait_until(
+                lambda: WorkflowInstance.objects.get(pk=instance.pk).is_finished,
+                timeout=60,
+                what="the step to run on the wedged cluster",
+            )
+            assert WorkflowInstance.objects.get(pk=instance.pk).status == Status.COMPLETED
+            assert "released the task queue's read lock" in cluster.output, cluster.output
+        assert len(service.received) == 1
