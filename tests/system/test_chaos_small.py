@@ -19,7 +19,7 @@ from django.db import connection
 from django.test import SimpleTestCase
 
 from tests.system import harness, stores
-from tests.system.chaos_checks import Facts, summarise, verify
+from tests.system.chaos_checks import Facts, counts, summarise, verify
 
 STEPS = ["fetch", "review", "score", "notify"]
 T0 = datetime(2026, 1, 1)
@@ -139,6 +139,29 @@ class ChaosChecksTests(SimpleTestCase):
         facts.problems.clear()
         facts.task_timeouts = 1  # django-q2 killed an overrunning task: its lease was lost too
         assert verify(facts) == []
+
+    def test_a_success_on_an_answer_that_came_late_but_within_the_time_out_fits(self):
+        facts = completed_history()
+        facts.log[1]["choice"] = "slow"  # 0.5-2 s late: this one came before the time-out
+        assert verify(facts) == []
+
+    def test_a_task_escalated_twice_on_a_one_rung_ladder_is_reported(self):
+        facts = completed_history()
+        facts.escalated["r"] = 2
+        assert verify(facts) == ["run r escalated 2 times, its ladder has 1"]
+
+    def test_the_pass_counts_name_lost_stuck_and_duplicated(self):
+        facts = completed_history()
+        facts.started.append(2)
+        facts.runs["s2"] = run(1, "score", 2.5, output={"attempt": 1})
+        verify(facts)
+        assert counts(facts) == {"lost": 1, "stuck": 0, "duplicates": 1}
+
+    def test_instances_of_several_workflows_are_checked_against_their_own_steps(self):
+        facts = completed_history()
+        facts.workflow_lanes = {"other": {"": ["fetch", "send"]}}
+        facts.instances[1]["workflow"] = "other"
+        assert "is not ['fetch', 'send'] in order" in verify(facts)[0]
 
 
 LANES = {"": ["fetch", "checks", "notify"], "by-person": ["review"], "by-service": ["score"]}
