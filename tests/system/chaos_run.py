@@ -145,26 +145,43 @@ class Chaos:
         connection.close()
 
     def _killer(self) -> float:
-        """SIGKILL a cluster, or one worker of it, at random moments; the last kill's time."""
+        """SIGKILL a cluster, or one worker of it, every few seconds; the last kill's time.
+
+        A killed cluster restarts in a thread of its own (it takes seconds to come up), so
+        the kills keep their pace; the victim is a cluster that is up.
+        """
         last = 0.0
+        restarts: list[threading.Thread | None] = [None, None]
         next_kill = self.rng.uniform(*self.size.kill_gap)
         while True:
             time.sleep(max(0.0, next_kill - (time.monotonic() - self.t0)))
-            self._wait_for_a_request_in_flight(timeout=2)
+            self._wait_for_a_request_in_flight(timeout=1)
             if time.monotonic() - self.t0 >= self.size.kill_seconds:
-                return last
-            victim = self.rng.randrange(2)
-            if self.rng.random() < WORKER_KILL_SHARE and self._kill_worker(victim):
-                pass
-            else:
+                break
+            up = [i for i in (0, 1) if not (restarts[i] and restarts[i].is_alive())]
+            if not up:
+                next_kill = time.monotonic() - self.t0 + 0.5
+                continue
+            victim = self.rng.choice(up)
+            if not (self.rng.random() < WORKER_KILL_SHARE and self._kill_worker(victim)):
                 harness.kill(self.clusters[victim])
                 self.kills += 1
                 down = self.rng.uniform(*self.size.down_for)
                 self.log(f"SIGKILL qcluster-{'ab'[victim]} (kill {self.kills}); down {down:.1f}s")
-                time.sleep(down)
-                self._start_cluster(victim)
+                restarts[victim] = threading.Thread(
+                    target=self._restart, args=(victim, down), daemon=True
+                )
+                restarts[victim].start()
             last = time.monotonic() - self.t0
             next_kill = last + self.rng.uniform(*self.size.kill_gap)
+        for thread in restarts:
+            if thread:
+                thread.join(timeout=120)
+        return last
+
+    def _restart(self, index: int, down: float) -> None:
+        time.sleep(down)
+        self._start_cluster(index)
 
     def _kill_worker(self, index: int) -> bool:
         """SIGKILL one worker process of cluster `index` (django-q2 starts another)."""
