@@ -43,6 +43,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: a database that cannot be reached or written answers 503, never 500.
+    "workflows_app.web.unavailable.UnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -82,8 +84,9 @@ TEMPLATES = [
 # SQLite by default. WAL, a busy timeout and IMMEDIATE transactions let the web server and
 # several qcluster processes share the file without "database is locked" (docs/queue.md).
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
-# Persistent connections (60 s) on both: on SQLite a new connection per request costs more
-# than its queries (open, PRAGMAs, schema parse, a cold page cache; docs/BENCHMARKS.md).
+# SQLite: persistent connections (60 s): a new connection per request costs more than its
+# queries (open, PRAGMAs, schema parse, a cold page cache; docs/BENCHMARKS.md). PostgreSQL:
+# a pool per process instead (below).
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
@@ -92,7 +95,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 else:
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # the pool checks a connection it lends
+    # PostgreSQL: psycopg's pool in every process (Django requires CONN_MAX_AGE 0 with it), so
+    # a web or qcluster process holds at most DATABASE_POOL_SIZE connections however many
+    # threads it serves; a request that waits DATABASE_POOL_TIMEOUT seconds for one gets a
+    # 503 with Retry-After. Size: processes x pool size <= max_connections (docs/deploy.md).
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": int(os.environ.get("DATABASE_POOL_SIZE", "4")),
+        "timeout": float(os.environ.get("DATABASE_POOL_TIMEOUT", "10")),
+    }
+# Seconds a client is told to wait (Retry-After) when the database cannot be reached or written.
+HMS_UNAVAILABLE_RETRY_AFTER = 5
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Queue (django-q2) ----------------------------------------------------------------------

@@ -161,8 +161,10 @@ def test_a_worker_killed_mid_request_is_recovered_and_the_step_runs_once(
             (str(run.pk), 2),
         ]
         assert [e["type"] for e in document["events"]].count("redelivered") == 1
+        # Order, not latency: the second attempt waits for the dead worker's lease to end
+        # (how long after is printed above; bench/ measures it).
         retry_at = service.received[1].at
-        assert lease_ends <= retry_at <= max(lease_ends, restarted) + 2.0, second.output
+        assert service.received[0].at < killed and lease_ends <= retry_at, second.output
 
 
 def _report(started, service, killed, lease_ends, restarted, document) -> None:

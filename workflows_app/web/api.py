@@ -29,6 +29,7 @@ from .openapi import OPENAPI
 from .ratelimit import client_ip
 from .serializers import document_json, instance_status, without_people
 from .throttle import PUBLIC_STARTS
+from .unavailable import database_unavailable, log_unavailable, unavailable_response
 from .uploads import accepts_uploads
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,9 @@ def _refusal(request: HttpRequest, exc: Exception) -> JsonResponse:
             return error(422, "invalid_answer", str(exc), problems=problems)
         case ObjectDoesNotExist():
             return error(404, "not_found", "no such object")
+    if database_unavailable(exc):  # not a fault of ours: 503 with Retry-After
+        log_unavailable(request, exc)
+        return unavailable_response(request)
     log.exception("API %s %s failed", request.method, request.path, exc_info=exc)
     return error(500, "server_error", "something went wrong on our side; it has been logged")
 

@@ -1,7 +1,8 @@
 """GET /healthz: can this deployment move applications on? For monitors and load balancers.
 
 Three checks, each answering {"ok": bool, ...} and, when not ok, a "reason" an operator can
-act on: the database (SELECT 1), the broker (Redis PING, or the ORM queue's count) and the
+act on: the database (a read, and a write rolled back: a database that can be read but not
+written, such as a locked SQLite file or a read-only server, is failing), the broker (Redis PING, or the ORM queue's count) and the
 workers (the last tick of the timer thread every qcluster worker runs, and of the scheduled
 sweep). Any failed check makes the answer 503, so a monitor restarts what is stuck.
 `?only=database,broker` runs only those (a load balancer's probe of a web machine need not
@@ -12,13 +13,16 @@ address in HMS_METRICS_ALLOW) read the checks; anyone else gets {"status": "ok"}
 """
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from functools import cache
 from typing import Any
+from uuid import uuid4
 
 import redis
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -29,6 +33,8 @@ from .monitors import is_monitor
 log = logging.getLogger(__name__)
 
 Check = dict[str, Any]
+# How long the database check waits for a write lock before calling the database failing.
+WRITE_CHECK_WAIT_MS = 1000
 
 
 @never_cache
@@ -78,11 +84,47 @@ def _guard(name: str, check) -> Check:
 
 
 def check_database(now: datetime) -> Check:
-    """One round trip to the database."""
+    """A read, then a write that is rolled back: a database that refuses writes is failing."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
         cursor.fetchone()
+    try:
+        _write_and_roll_back(now)
+    except DatabaseError as exc:
+        log.warning("health check: the database refuses writes", exc_info=True)
+        reason = f"the database answers reads but refuses writes ({type(exc).__name__})"
+        return {"ok": False, "vendor": connection.vendor, "reason": reason}
     return {"ok": True, "vendor": connection.vendor}
+
+
+def _write_and_roll_back(now: datetime) -> None:
+    """Insert a heartbeat row nobody reads and roll it back, waiting at most a moment for
+    locks (a locked SQLite file, a locked table) instead of the site's 20 s busy timeout."""
+    wait_ms = WRITE_CHECK_WAIT_MS
+    with _sqlite_busy_timeout(wait_ms), transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL lock_timeout = {wait_ms}")
+                cursor.execute(f"SET LOCAL statement_timeout = {wait_ms * 2}")
+        Heartbeat.objects.create(name=f"healthz-{uuid4().hex[:12]}", last_tick=now)
+        transaction.set_rollback(True)
+
+
+@contextmanager
+def _sqlite_busy_timeout(wait_ms: int) -> Iterator[None]:
+    """On SQLite, wait at most `wait_ms` for the write lock (BEGIN IMMEDIATE), then restore."""
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA busy_timeout")
+        before = cursor.fetchone()[0]
+        cursor.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA busy_timeout = {int(before)}")
 
 
 def check_broker(now: datetime) -> Check:

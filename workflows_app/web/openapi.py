@@ -10,8 +10,10 @@ _TEXT_OR_NULL = {"type": ["string", "null"]}
 
 
 def _errors(*codes: int) -> dict:
+    """The error answers of an operation; any of them may be a 503 (the database is down)."""
     return {
-        str(code): {"description": _ERROR_TEXT[code], "content": _json(_ERROR)} for code in codes
+        str(code): {"description": _ERROR_TEXT[code], "content": _json(_ERROR)}
+        for code in (*codes, 503)
     }
 
 
@@ -31,6 +33,8 @@ _ERROR_TEXT = {
     "Idempotency-Key reused with another body, or an answer to a request that breaks its form",
     429: "Too many anonymous starts from this address; Retry-After says when to try again",
     500: "A fault on the server's side (a bug, logged); never an answer to bad input",
+    503: "The database cannot be reached or written for the moment; Retry-After says when "
+    "to try again",
 }
 
 _INSTANCE_ID = {"name": "instanceId", "in": "path", "required": True, "schema": _UUID}
