@@ -8,7 +8,8 @@ django-q2 starts in its place, waits for it forever (django-q #394). The cluster
 `queued` until the timers send them again, and with every cluster wedged they never run.
 
 Each worker's timer thread therefore checks, on every pass, whether the read lock is held
-while no live worker of its cluster is reading the queue's pipe (Linux: /proc/PID/wchan).
+while no live worker of its cluster is blocked reading the queue's pipe (Linux:
+/proc/PID/syscall and wchan; where they cannot be read it never acts).
 When that lasts HMS_WEDGE_SECONDS, one of them releases the lock in the dead worker's place
 and logs it. docs/queue.md tells the story.
 """
@@ -62,27 +63,33 @@ def check(*, now: float | None = None) -> bool:
 
 
 def _wedged() -> bool:
-    """The read lock is held, yet no process of the cluster but its monitor reads a pipe."""
+    """The read lock is held, yet no process of the cluster waits reading the queue's pipe."""
     if _queue._rlock.acquire(False):
         _queue._rlock.release()
         return False
-    return _pipe_readers(os.getppid()) <= 1  # the monitor reads the result queue's pipe
+    return not _reading(os.getppid(), _queue._reader.fileno())
 
 
-def _pipe_readers(parent: int) -> int:
-    """How many children of `parent` wait in a pipe read (wchan unreadable: assume all)."""
-    readers = 0
+def _reading(parent: int, fd: int) -> bool:
+    """Whether a child of `parent` is blocked reading file descriptor `fd` (the queue's pipe,
+    the same number in every worker: they inherit it). Unknowable here: assume it is."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            stat = (entry / "stat").read_text().rpartition(")")[2].split()
-            if int(stat[1]) != parent:
+            if int((entry / "stat").read_text().rpartition(")")[2].split()[1]) != parent:
                 continue
-            wchan = (entry / "wchan").read_text()
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        try:
+            call = (entry / "syscall").read_text().split()
         except OSError:
-            continue
-        if wchan in ("", "0"):
-            return 99  # no way to tell here: never act
-        readers += "pipe" in wchan
-    return readers
+            return True  # no permission to look (or gone): never act on a guess
+        if not call or call[0] in ("running", "-1"):
+            continue  # on a CPU now, or not in a system call: not blocked reading
+        try:
+            if int(call[1], 16) == fd and "pipe" in (entry / "wchan").read_text():
+                return True
+        except (OSError, IndexError, ValueError):
+            return True
+    return False
