@@ -42,7 +42,10 @@ def facts_of(chaos: Chaos) -> Facts:
         instances=instances,
         runs=runs,
         redelivered=by_run("redelivered"),
-        escalated=by_run("escalated"),
+        escalated=Counter(
+            (str(run), detail.get("level"))
+            for run, detail in events.filter(type="escalated").values_list("run_id", "detail")
+        ),
         event_totals=Counter(events.values_list("type", flat=True)),
         task_timeouts=sum(
             log.read_text(errors="replace").count("after timeout")

@@ -105,7 +105,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         flaky: FlakyService = self.server.flaky
-        body = _json(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        body = _json(raw)
         key = self.headers.get("Idempotency-Key", "")
         attempt = body.get("attempt")
         request = {
@@ -114,6 +116,9 @@ class _Handler(BaseHTTPRequestHandler):
             "step": body.get("step"),
             "instance": body.get("instanceId"),
         }
+        if len(raw) < length or not body:
+            request["truncated"] = True  # the caller died while sending: nobody will read
+
         token = id(self)
         try:
             self._answer(flaky, flaky.choose_and_log(request, token), attempt, key)

@@ -145,10 +145,20 @@ class ChaosChecksTests(SimpleTestCase):
         facts.log[1]["choice"] = "slow"  # 0.5-2 s late: this one came before the time-out
         assert verify(facts) == []
 
-    def test_a_task_escalated_twice_on_a_one_rung_ladder_is_reported(self):
+    def test_a_task_escalated_twice_to_one_level_is_reported_but_up_a_ladder_is_fine(self):
         facts = completed_history()
-        facts.escalated["r"] = 2
-        assert verify(facts) == ["run r escalated 2 times, its ladder has 1"]
+        facts.escalated.update({("r", 1): 1, ("r", 2): 1})  # backup group, then supervisors
+        assert verify(facts) == []
+        facts.escalated[("r", 1)] += 1
+        assert verify(facts) == ["run r escalated 2 times to level 1"]
+
+    def test_a_request_cut_short_by_its_callers_death_names_nothing_and_loses_nothing(self):
+        facts = completed_history()
+        facts.redelivered["f"] = 1
+        cut = {"key": "f", "attempt": None, "step": None, "instance": None, "choice": "ok"}
+        facts.log.insert(1, {**cut, "truncated": True})
+        facts.runs["f"]["attempts"] = 3
+        assert verify(facts) == []
 
     def test_the_pass_counts_name_lost_stuck_and_duplicated(self):
         facts = completed_history()
