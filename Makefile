@@ -72,26 +72,26 @@ messages: $(STAMP)
 compilemessages: $(STAMP)
 	@$(PY) manage.py compile_catalogues
 
-# Chaos and load runs against PostgreSQL + Redis on 127.0.0.1 (docs/chaos.md). Each recreates
-# its own database (hms_chaos, hms_load) and flushes its Redis database (10, 11).
-# CHAOS_SIZE=small is the CI size; LOAD_CLIENTS and LOAD_SECONDS size the load run.
+# Chaos and load runs (tests/system/, docs/chaos.md) against PostgreSQL + Redis on 127.0.0.1.
+# Each recreates its own database (hms_chaos, hms_load) and flushes its Redis database (10, 11).
+# CHAOS_SIZE=small is the CI size; CHAOS_WEB=runserver|gunicorn, CHAOS_DB=postgres|sqlite pick
+# the variant; LOAD_CLIENTS and LOAD_SECONDS size the load run.
 .PHONY: load
 chaos: $(STAMP)
-	@$(PY) bench/chaos.py
+	@$(PY) tests/system/chaos.py
 
 load: $(STAMP)
-	@$(PY) bench/load.py
+	@$(PY) tests/system/load.py
 
 # Benchmarks (docs/BENCHMARKS.md): every figure with its baseline from the same run, on SQLite
 # + the ORM broker and on PostgreSQL + Redis (BENCH_DATABASE_URL, BENCH_REDIS_URL). The first
 # run also creates bench/.venv-viewflow (the peer, AGPL: never a project dependency) and builds
 # the million-instance databases it then caches (bench/results/, PostgreSQL hms_bench_1000000).
-# Benchmarks need PostgreSQL and Redis on 127.0.0.1 and wrk (Debian's package, installed here
-# when missing); viewflow is installed into bench/.venv-viewflow only.
+# Benchmarks need PostgreSQL and Redis on 127.0.0.1, and a C compiler for the HTTP figures'
+# load generator (bench/hload.c; a prerequisite, docs/chaos.md; without one those figures
+# are skipped); viewflow is installed into bench/.venv-viewflow only.
 bench: $(STAMP)
-	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	@$(PY) bench/run.py
 
 bench-quick: $(STAMP)
-	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	@$(PY) bench/run.py --quick

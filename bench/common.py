@@ -1,4 +1,4 @@
-"""Process helpers for the chaos and load runs and the integration tests.
+"""Process helpers of the benchmarks (the tests have their own: tests/system/harness.py).
 
 Servers (qcluster, gunicorn) run in their own session, so stopping one stops its whole
 process group: SIGTERM first, SIGKILL after a deadline. Everything binds to 127.0.0.1 and

@@ -68,7 +68,8 @@ def rows(results: dict) -> list[Row]:
             )
             continue
         found += _engine_rows(BACKENDS[backend], runs["engine"], backend)
-        found += _http_rows(BACKENDS[backend], runs["http"])
+        if "http" in runs:  # no wrk, no HTTP figures
+            found += _http_rows(BACKENDS[backend], runs["http"])
     return found
 
 

@@ -169,6 +169,8 @@ HMS_PRIVATE_URL_ALLOW = _env_list("HMS_PRIVATE_URL_ALLOW", "127.0.0.1:9001" if D
 HMS_PYTHON_SERVICES = _env_list("HMS_PYTHON_SERVICES", "workflows_app.builtin")
 # How often the timer thread of each qcluster worker looks for due step runs.
 HMS_TIMER_INTERVAL = 0.5
+# Seconds a qcluster's queue may stay locked by a killed worker before a live one frees it.
+HMS_WEDGE_SECONDS = 3.0
 HMS_MAX_BODY_BYTES = 1024 * 1024
 # Anonymous starts of public workflows (web/throttle.py): the largest payload, and how many
 # starts one client address may make per window (429 with Retry-After beyond it).

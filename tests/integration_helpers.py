@@ -38,25 +38,22 @@ Three kinds of helper live here:
 
    The file is a copy of a template migrated once per test session in a subprocess (so the
    contenttypes cache of this process never sees it). They cover the SQLite + ORM-broker shape
-   and skip in the PostgreSQL + Redis pass, where bench/chaos.py kills clusters instead.
+   and skip in the PostgreSQL + Redis pass, where tests/system/chaos.py kills clusters instead.
 """
 
 import atexit
 import importlib
 import json
 import os
-import re
 import shutil
-import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import closing, contextmanager, suppress
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,8 +66,12 @@ from django.test import TestCase
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-PROJECT = Path(__file__).resolve().parent.parent
-MANAGE = [sys.executable, str(PROJECT / "manage.py")]
+# Processes (a real cluster, servers) come from the one harness the system runs use too.
+from tests.system.harness import MANAGE, ROOT, Cluster, running_cluster, wait_until
+
+__all__ = ["MANAGE", "PROJECT", "Cluster", "running_cluster", "wait_until"]
+
+PROJECT = ROOT
 
 # --- Real HTTP services ---------------------------------------------------------------------
 
@@ -282,7 +283,9 @@ def file_database(folder: Path, django_db_blocker) -> Iterator[dict[str, str]]:
     """A migrated SQLite file as this process's `default` database; yields a subprocess env."""
     if connections["default"].vendor != "sqlite" or "orm" not in settings.Q_CLUSTER:
         # This process enqueues through the broker its settings name; the cluster must share it.
-        pytest.skip("needs the SQLite + ORM-broker shape; bench/chaos.py covers PostgreSQL + Redis")
+        pytest.skip(
+            "needs the SQLite + ORM-broker shape; tests/system/chaos.py covers PostgreSQL + Redis"
+        )
     path = folder / "db.sqlite3"
     _copy_database(_migrated_template(), path)
     original = connections["default"]
@@ -295,82 +298,3 @@ def file_database(folder: Path, django_db_blocker) -> Iterator[dict[str, str]]:
         with django_db_blocker.unblock():
             shared.close()
         connections["default"] = original
-
-
-class Cluster:
-    """A `manage.py qcluster` subprocess in its own session, with its output kept."""
-
-    def __init__(self, env: Mapping[str, str]):
-        self.started = time.monotonic()
-        self.lines: list[tuple[float, str]] = []
-        self.process = subprocess.Popen(
-            [*MANAGE, "qcluster"],
-            cwd=PROJECT,
-            env=dict(env),
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            self.lines.append((round(time.monotonic() - self.started, 2), line.rstrip()))
-
-    @property
-    def output(self) -> str:
-        return "\n".join(f"[{at:6.2f}s] {line}" for at, line in self.lines)
-
-    def wait_for(self, pattern: str, *, timeout: float) -> bool:
-        """Whether a line matching `pattern` appeared within `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.process.poll() is None:
-            if any(re.search(pattern, line) for _, line in list(self.lines)):
-                return True
-            time.sleep(0.05)
-        return any(re.search(pattern, line) for _, line in list(self.lines))
-
-    def kill(self) -> None:
-        """SIGKILL every process of the cluster at once: nothing gets to clean up."""
-        _signal_group(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self, *, grace: float = 15.0) -> None:
-        """SIGTERM the main process (the group would hang django-q2's shutdown), then SIGKILL."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            with suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=grace)
-        _signal_group(self.process.pid, signal.SIGKILL)  # whatever is left of the group
-        if self.process.poll() is None:
-            self.process.wait(timeout=10)
-
-
-def _signal_group(pid: int, signum: int) -> None:
-    with suppress(ProcessLookupError):
-        os.killpg(pid, signum)
-
-
-@contextmanager
-def running_cluster(env: Mapping[str, str], *, startup_timeout: float = 60.0) -> Iterator[Cluster]:
-    """A qcluster on `env`'s database, started and running; always stopped afterwards."""
-    cluster = Cluster(env)
-    try:
-        if not cluster.wait_for(r"\] running\.", timeout=startup_timeout):
-            raise RuntimeError(f"qcluster did not start:\n{cluster.output}")
-        yield cluster
-    finally:
-        cluster.stop()
-
-
-def wait_until(predicate: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.1):
-    """The first truthy value of `predicate()` within `timeout` seconds, else AssertionError."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(interval)

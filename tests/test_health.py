@@ -11,8 +11,9 @@ from django.db import OperationalError
 from django.test import TestCase, override_settings
 from django.utils import timezone
 
-from bench import common
-from tests.integration_helpers import file_database, running_cluster, wait_until
+from tests.integration_helpers import file_database
+from tests.system import harness
+from tests.system.harness import running_cluster, wait_until
 from workflows_app.models import Heartbeat
 from workflows_app.web import health
 
@@ -141,12 +142,12 @@ def test_healthz_through_gunicorn_turns_503_once_the_cluster_stops(tmp_path, dja
     """A monitor's view: a real cluster ticks, /healthz is 200; the cluster stops, it is 503."""
     if settings.REDIS_URL:
         pytest.skip("runs in the SQLite pass; the chaos run checks /healthz on PostgreSQL + Redis")
-    port = common.free_port()
+    port = harness.free_port()
     url = f"http://127.0.0.1:{port}/healthz"
     # Ticks come at most every 10 s, so the limit must exceed that to stay 200 while it runs.
     with file_database(tmp_path, django_db_blocker) as env:
         web_env = env | {"HMS_HEALTH_STALE_SECONDS": "12"}
-        web = common.start_gunicorn(env=web_env, port=port, log_path=tmp_path / "gunicorn.log")
+        web = harness.start_gunicorn(env=web_env, port=port, log_path=tmp_path / "gunicorn.log")
         try:
             assert requests.get(url, timeout=30).status_code == 503  # no worker yet
             with running_cluster(env | {"HMS_WORKERS": "1"}) as cluster:
@@ -157,7 +158,7 @@ def test_healthz_through_gunicorn_turns_503_once_the_cluster_stops(tmp_path, dja
             assert "the qcluster workers are stopped or frozen" in body["reasons"][0]
             assert body["checks"]["database"]["ok"] and body["checks"]["broker"]["ok"]
         finally:
-            common.stop(web, grace=5)
+            harness.stop(web, grace=5)
 
 
 def _answer(url: str, status: int) -> dict | None:

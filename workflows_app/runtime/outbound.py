@@ -30,7 +30,7 @@ from urllib3.exceptions import HTTPError as TransportError
 from urllib3.exceptions import ReadTimeoutError
 
 from ..queries import addresses
-from . import watchdog
+from . import call_timers
 
 CONNECT_TIMEOUT = 3.05
 # What a service may answer; more is refused rather than stored in the instance's context.
@@ -101,7 +101,7 @@ def post(
     return answer
 
 
-# --- the deadline: one per call (runtime/watchdog.py), cutting the socket the call uses -----
+# --- the deadline: one per call (runtime/call_timers.py), cutting the socket the call uses -----
 
 _current = threading.local()
 
@@ -117,7 +117,7 @@ class _Call:
         self._connection = None
         self._lock = threading.Lock()
         _current.call = self
-        self._timer = watchdog.schedule(seconds, self._cut)
+        self._timer = call_timers.schedule(seconds, self._cut)
 
     def attach(self, connection) -> None:
         with self._lock:

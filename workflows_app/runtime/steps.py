@@ -86,12 +86,18 @@ def record_outcome(*, claimed: Claimed, outcome: Outcome, inline: bool = True) -
 
 
 def _schedule_retry(run: StepRun, instance: WorkflowInstance, outcome: Outcome, *, now) -> None:
+    """Another attempt after a backoff, while the failed attempts stay within retry.max.
+
+    An attempt lost with its worker (redelivered) is not a failed one: its call may have
+    had its answer, lost before the commit, so it does not count here (docs/queue.md).
+    """
     step = catalog.spec_of(instance).step(run.step_id)
-    delay = engine.retry_delay(
-        step.retry, run.attempts, retry_after=outcome.retry_after, jitter=jitter
-    )
+    lost = lost_attempts(run)
+    failed = run.attempts - lost
+    delay = engine.retry_delay(step.retry, failed, retry_after=outcome.retry_after, jitter=jitter)
     if delay is None:
-        error = f"{outcome.error} (gave up after {run.attempts} attempts)"
+        also = f", and {lost} lost with a stopped worker" if lost else ""
+        error = f"{outcome.error} (gave up after {failed} attempts{also})"
         fail_step(run, instance, error, now=now, expect=RunState.RUNNING)
         return
     wake = earliest(now + timedelta(seconds=delay), run.due_at)
@@ -105,6 +111,11 @@ def _schedule_retry(run: StepRun, instance: WorkflowInstance, outcome: Outcome, 
         retry_at=wake.isoformat(),
         delay_seconds=round(delay, 3),
     )
+
+
+def lost_attempts(run: StepRun) -> int:
+    """How many attempts of `run` were lost with their worker (each one redelivered)."""
+    return Event.objects.filter(run=run, type=Event.Type.REDELIVERED).count()
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from .callbacks import forget_old_webhooks
 from .escalation import escalate_due, escalate_task
 from .guards import add_event, due_time, guarded, redelivery
 from .schedules import beat
-from .steps import fail_step, finish_run, lapse
+from .steps import fail_step, finish_run, lapse, lost_attempts
 
 log = logging.getLogger(__name__)
 MAX_BULK_BATCHES = 50  # at most 10,000 set-wise escalations in one pass
@@ -84,11 +84,12 @@ def _lock_root(root_id: int) -> bool:
 
 
 def _redeliver(run: StepRun, instance: WorkflowInstance, *, now: datetime) -> None:
-    """The worker holding `run` died (its lease ran out): run it again, unless that was the
-    last attempt `retry.max` allows. Each lost attempt counts like a failed one, so a step
+    """The worker holding `run` died (its lease ran out): run it again (the service may be
+    called again: at least once, docs/queue.md). A lost attempt is not a failed one (its
+    call may have been answered), but lost attempts have their own limit, retry.max: a step
     that kills its worker every time ends in a visible failure instead of looping."""
     step = catalog.spec_of(instance).step(run.step_id)
-    if engine.retry_delay(step.retry, run.attempts) is None:
+    if engine.retry_delay(step.retry, lost_attempts(run) + 1) is None:
         error = (
             f"the worker running this step stopped before it finished (killed, or over the "
             f"task time-out); gave up after {run.attempts} attempts"

@@ -19,6 +19,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from ..models import OPEN_RUN_STATES, StepRun
+from . import watchdog
 from .schedules import beat
 from .sweep import process_due
 
@@ -35,6 +36,7 @@ def start_timer_thread(**_signal_kwargs) -> threading.Thread | None:
     if _started.is_set() or not settings.HMS_TIMER_INTERVAL:
         return None
     _started.set()
+    watchdog.watch_task_queue()
     thread = threading.Thread(
         target=run_timer,
         kwargs={"interval": settings.HMS_TIMER_INTERVAL, "stop": _stop},
@@ -66,6 +68,7 @@ def timer_pass() -> int:
     _close_old_connections()
     try:
         beat("timer")
+        watchdog.check()  # a worker killed holding the queue's lock wedges the cluster
         return act_on_due()
     finally:
         _close_old_connections()

@@ -41,7 +41,17 @@ class Facts:
     # Each lane's steps in order (docs/parallel.md): the workflow's own list under "", and
     # each parallel branch's under its id. Empty: one lane, `steps`.
     lanes: dict[str, list[str]] = field(default_factory=dict)
+    # Several workflows in one run: each one's lanes, by the instance's "workflow" key.
+    workflow_lanes: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    # (run id, level) -> ESCALATED events: each rung of a ladder is climbed once
+    escalated: Counter = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
+
+    def lanes_of(self, instance: dict) -> dict[str, list[str]]:
+        """The lanes of the workflow this instance runs."""
+        if self.workflow_lanes and instance.get("workflow") in self.workflow_lanes:
+            return self.workflow_lanes[instance["workflow"]]
+        return self.lanes or {"": self.steps}
 
     def problem(self, text: str) -> None:
         self.problems.append(text)
@@ -56,6 +66,9 @@ def verify(facts: Facts) -> list[str]:
     for pk, instance in facts.instances.items():
         _history_is_whole(facts, pk, instance, by_instance.get(pk, []))
     _log_matches_history(facts)
+    for (run_id, level), count in facts.escalated.items():
+        if count > 1:
+            facts.problem(f"run {run_id} escalated {count} times to level {level}")
     total = sum(facts.redelivered.values())
     if total > facts.kills * facts.workers_per_cluster + facts.task_timeouts:
         facts.problem(
@@ -85,7 +98,7 @@ def _history_is_whole(facts: Facts, pk: int, instance: dict, runs: list[dict]) -
     by_lane: dict[str, list[dict]] = defaultdict(list)
     for run in runs:
         by_lane[run.get("lane", "")].append(run)
-    lanes = facts.lanes or {"": facts.steps}
+    lanes = facts.lanes_of(instance)
     for lane, lane_runs in by_lane.items():
         order, expected = [r["step_id"] for r in lane_runs], lanes.get(lane, [])
         if order != expected[: len(order)]:
@@ -101,7 +114,7 @@ def _ending_fits(
 ) -> None:
     """The end fits the last run of each lane: all done; a refusal; the failed step's run
     (the other lanes' last runs then succeeded or were cancelled)."""
-    total = sum(len(steps) for steps in (facts.lanes or {"": facts.steps}).values())
+    total = sum(len(steps) for steps in facts.lanes_of(instance).values())
     others_fine = lambda end: all(  # noqa: E731
         r is end or r["state"] in ("succeeded", "cancelled") for r in lasts
     )
@@ -149,9 +162,12 @@ def _requests_fit_run(facts: Facts, key: str, run: dict, lines: list[dict]) -> N
     where = f"run {key} ({run['step_id']})"
     redelivered = facts.redelivered[key]
     bound = facts.http_steps[run["step_id"]] + 1 + redelivered
-    attempts = [line["attempt"] for line in lines]
+    # A request whose caller was killed while sending its body is cut short: it counts as a
+    # request, but names nothing and its answer reaches nobody.
+    whole = [line for line in lines if not line.get("truncated")]
+    attempts = [line["attempt"] for line in whole]
     uuid = facts.instances[run["instance_id"]]["uuid"]
-    if any(line["step"] != run["step_id"] or line["instance"] != uuid for line in lines):
+    if any(line["step"] != run["step_id"] or line["instance"] != uuid for line in whole):
         facts.problem(f"{where}: a request named another step or instance")
     if len(set(attempts)) != len(attempts):
         facts.problem(f"{where}: attempt numbers repeated {attempts} (two workers, one claim)")
@@ -159,9 +175,11 @@ def _requests_fit_run(facts: Facts, key: str, run: dict, lines: list[dict]) -> N
         facts.problem(f"{where}: {len(lines)} requests, {run['attempts']} attempts, bound {bound}")
     if redelivered > facts.kills + facts.task_timeouts:
         facts.problem(f"{where}: {redelivered} redeliveries for {facts.kills} kills")
-    answered = {line["attempt"] for line in lines if line["choice"] == "ok"}
+    answered = {line["attempt"] for line in whole if line["choice"] == "ok"}
+    # A slow answer may still come within the service's time-out: a success too.
+    slow = {line["attempt"] for line in whole if line["choice"] == "slow"}
     recorded = (run["output"] or {}).get("attempt") if run["state"] == "succeeded" else None
-    if run["state"] == "succeeded" and recorded not in answered:
+    if run["state"] == "succeeded" and recorded not in answered | slow:
         facts.problem(f"{where} succeeded with attempt {recorded}; the service answered {answered}")
     # A run that another branch's refusal or failure cancelled while its request was in
     # flight gets its answer too late (recorded as a late answer): nothing is lost.
@@ -187,4 +205,16 @@ def summarise(facts: Facts) -> dict[str, Any]:
         "redeliveries": sum(facts.redelivered.values()),
         "task time-outs": facts.task_timeouts,
         "late answers": facts.event_totals["late_callback"],
+        "escalations": facts.event_totals["escalated"],
     }
+
+
+def counts(facts: Facts) -> dict[str, int]:
+    """The pass figures: lost, stuck (not ended, or an open run on an ended instance) and
+    duplicated history entries (a step twice in a lane, or one attempt number twice)."""
+    lost = len(set(facts.started) - set(facts.instances))
+    stuck = sum(1 for p in facts.problems if " is still " in p or "orphaned task" in p)
+    duplicates = sum(
+        1 for p in facts.problems if "(gap or repeat)" in p or "attempt numbers repeated" in p
+    )
+    return {"lost": lost, "stuck": stuck, "duplicates": duplicates}

@@ -1,12 +1,12 @@
 """A deliberately unreliable HTTP service for the chaos run (loopback only).
 
-Each POST gets, at random: a 5xx, a slow answer (longer than the caller's time-out, but the
+Each POST gets, at random: a 500, a slow answer (longer than the caller's time-out, but the
 work is done: a late 200), a dropped connection (closed without an answer), or a prompt 200
 `{"result": "ok", "data": {"attempt": N, "key": KEY}}`. Every request is logged as one JSON
 line *before* it is answered, with its Idempotency-Key, the attempt and step from the body
 and what the service chose, so the chaos run can compare the log with the history.
 
-Standalone: python bench/flaky_service.py --port 9002 --log var/flaky.jsonl
+Standalone: python tests/system/flaky_service.py --port 9002 --log var/flaky.jsonl
 """
 
 import argparse
@@ -28,7 +28,7 @@ class Behaviour:
     error_share: float = 0.15
     slow_share: float = 0.05
     drop_share: float = 0.05
-    slow_seconds: float = 2.0
+    slow_seconds: tuple[float, float] = (2.0, 2.0)  # how late a slow answer is, drawn uniformly
 
 
 class FlakyService:
@@ -105,7 +105,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         flaky: FlakyService = self.server.flaky
-        body = _json(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        body = _json(raw)
         key = self.headers.get("Idempotency-Key", "")
         attempt = body.get("attempt")
         request = {
@@ -114,6 +116,9 @@ class _Handler(BaseHTTPRequestHandler):
             "step": body.get("step"),
             "instance": body.get("instanceId"),
         }
+        if len(raw) < length or not body:
+            request["truncated"] = True  # the caller died while sending: nobody will read
+
         token = id(self)
         try:
             self._answer(flaky, flaky.choose_and_log(request, token), attempt, key)
@@ -123,11 +128,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, flaky: FlakyService, choice: str, attempt: Any, key: str) -> None:
         match choice:
             case "error":
-                self._reply(503, {"error": "flaky", "detail": "try again later"})
+                self._reply(500, {"error": "flaky", "detail": "try again later"})
             case "drop":
                 self.close_connection = True  # closed with no answer at all
             case "slow":
-                time.sleep(flaky.behaviour.slow_seconds)
+                time.sleep(random.uniform(*flaky.behaviour.slow_seconds))
                 self._reply(200, {"result": "ok", "data": {"attempt": attempt, "key": key}})
             case _:
                 self._reply(200, {"result": "ok", "data": {"attempt": attempt, "key": key}})

@@ -1,8 +1,9 @@
 """The chaos run at CI size, and the checks it ends with.
 
-The checks (bench/chaos_checks.py) are shown here to catch each broken invariant on made-up
-histories; the small run itself (bench/chaos.py, CHAOS_SIZE=small: two qclusters on
-PostgreSQL + Redis, one SIGKILLed and restarted) runs in the PostgreSQL + Redis pass only.
+The checks (tests/system/chaos_checks.py) are shown here to catch each broken invariant on
+made-up histories; the small run itself (tests/system/chaos.py, CHAOS_SIZE=small: two
+qclusters, whole clusters and single workers SIGKILLed, pollers through gunicorn) runs in both
+passes of `make test`, on that pass's database.
 """
 
 import os
@@ -17,8 +18,8 @@ from django.conf import settings
 from django.db import connection
 from django.test import SimpleTestCase
 
-from bench import common
-from bench.chaos_checks import Facts, summarise, verify
+from tests.system import harness, stores
+from tests.system.chaos_checks import Facts, counts, summarise, verify
 
 STEPS = ["fetch", "review", "score", "notify"]
 T0 = datetime(2026, 1, 1)
@@ -139,6 +140,39 @@ class ChaosChecksTests(SimpleTestCase):
         facts.task_timeouts = 1  # django-q2 killed an overrunning task: its lease was lost too
         assert verify(facts) == []
 
+    def test_a_success_on_an_answer_that_came_late_but_within_the_time_out_fits(self):
+        facts = completed_history()
+        facts.log[1]["choice"] = "slow"  # 0.5-2 s late: this one came before the time-out
+        assert verify(facts) == []
+
+    def test_a_task_escalated_twice_to_one_level_is_reported_but_up_a_ladder_is_fine(self):
+        facts = completed_history()
+        facts.escalated.update({("r", 1): 1, ("r", 2): 1})  # backup group, then supervisors
+        assert verify(facts) == []
+        facts.escalated[("r", 1)] += 1
+        assert verify(facts) == ["run r escalated 2 times to level 1"]
+
+    def test_a_request_cut_short_by_its_callers_death_names_nothing_and_loses_nothing(self):
+        facts = completed_history()
+        facts.redelivered["f"] = 1
+        cut = {"key": "f", "attempt": None, "step": None, "instance": None, "choice": "ok"}
+        facts.log.insert(1, {**cut, "truncated": True})
+        facts.runs["f"]["attempts"] = 3
+        assert verify(facts) == []
+
+    def test_the_pass_counts_name_lost_stuck_and_duplicated(self):
+        facts = completed_history()
+        facts.started.append(2)
+        facts.runs["s2"] = run(1, "score", 2.5, output={"attempt": 1})
+        verify(facts)
+        assert counts(facts) == {"lost": 1, "stuck": 0, "duplicates": 1}
+
+    def test_instances_of_several_workflows_are_checked_against_their_own_steps(self):
+        facts = completed_history()
+        facts.workflow_lanes = {"other": {"": ["fetch", "send"]}}
+        facts.instances[1]["workflow"] = "other"
+        assert "is not ['fetch', 'send'] in order" in verify(facts)[0]
+
 
 LANES = {"": ["fetch", "checks", "notify"], "by-person": ["review"], "by-service": ["score"]}
 
@@ -200,33 +234,36 @@ class ParallelChaosChecksTests(SimpleTestCase):
 
 
 @pytest.mark.integration
-@pytest.mark.postgres
-def test_small_chaos_run_on_postgresql_and_redis_keeps_every_invariant():
-    if connection.vendor != "postgresql" or not settings.REDIS_URL:
-        pytest.skip("the chaos run needs PostgreSQL + Redis: it runs in that pass of `make test`")
-    database_url = os.environ.get("DATABASE_URL") or os.environ["TEST_DATABASE_URL"]
-    name = dj_database_url.parse(database_url)["NAME"]
-    env = {
-        **os.environ,
-        "CHAOS_SIZE": "small",
-        "CHAOS_DATABASE_URL": common.with_database_name(database_url, f"{name}_chaos"),
-        "CHAOS_REDIS_URL": settings.REDIS_URL,
-    }
-    harness = subprocess.Popen(
-        [sys.executable, "bench/chaos.py"],
-        cwd=common.ROOT,
+@pytest.mark.timeout(300)
+def test_small_chaos_run_under_polling_load_keeps_every_invariant(tmp_path):
+    """The CI size of `make chaos` on the pass's own database: SQLite + the ORM broker in the
+    SQLite pass, PostgreSQL + Redis (a database of its own, "<test db>_chaos") in the other."""
+    env = {**os.environ, "CHAOS_SIZE": "small", "CHAOS_WORKDIR": str(tmp_path)}
+    if connection.vendor == "postgresql" and settings.REDIS_URL:
+        database_url = os.environ.get("DATABASE_URL") or os.environ["TEST_DATABASE_URL"]
+        name = dj_database_url.parse(database_url)["NAME"]
+        chaos_url = stores.with_database_name(database_url, f"{name}_chaos")
+        env |= {"CHAOS_DB": "postgres", "CHAOS_DATABASE_URL": chaos_url}
+        env |= {"CHAOS_REDIS_URL": settings.REDIS_URL}
+    else:
+        env["CHAOS_DB"] = "sqlite"
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    process = subprocess.Popen(
+        [sys.executable, "tests/system/chaos.py"],
+        cwd=harness.ROOT,
         env=env,
         text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     try:
-        stdout, stderr = harness.communicate(timeout=150)
+        stdout, stderr = process.communicate(timeout=240)
     except subprocess.TimeoutExpired:
-        harness.terminate()  # SIGTERM: the harness stops its clusters before it exits
-        stdout, stderr = harness.communicate(timeout=60)
-    done = subprocess.CompletedProcess(harness.args, harness.returncode, stdout, stderr)
-    print(done.stdout)
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-    assert "chaos: OK" in done.stdout
-    assert "/healthz at the end of the run: ok" in done.stdout
+        process.terminate()  # SIGTERM: the run stops its servers before it exits
+        stdout, stderr = process.communicate(timeout=60)
+    print(stdout)
+    assert process.returncode == 0, stdout[-4000:] + stderr[-4000:]
+    assert "chaos: OK" in stdout
+    assert "lost 0, stuck 0, duplicates 0, API 5xx 0" in stdout
+    assert "/healthz at the end of the run: ok" in stdout
