@@ -4,7 +4,7 @@
 import os
 from collections import Counter
 
-from tests.system import stores
+from tests.system import chaos_webhooks, stores
 from tests.system.chaos_checks import Facts, counts, summarise, verify
 from tests.system.chaos_run import Chaos, Outcome
 from tests.system.chaos_setup import HTTP_STEPS, WORKDIR, WORKERS, lanes
@@ -51,7 +51,7 @@ def facts_of(chaos: Chaos) -> Facts:
             log.read_text(errors="replace").count("after timeout")
             for log in WORKDIR.glob("qcluster-*.log")
         ),
-        log=read_log(WORKDIR / "flaky.jsonl"),
+        log=[line for line in read_log(WORKDIR / "flaky.jsonl") if not line.get("hook")],
         kills=chaos.kills,
         workers_per_cluster=WORKERS,
     )
@@ -61,6 +61,10 @@ def report(chaos: Chaos, outcome: Outcome, *, variant: str, seed: int) -> int:
     """Print the table, the summary line and any broken invariant; the exit status."""
     facts = facts_of(chaos)
     problems = verify(facts)
+    hooks = [line for line in read_log(WORKDIR / "flaky.jsonl") if line.get("hook")]
+    outbox = chaos_webhooks.messages()
+    final = {i["uuid"]: i["status"] for i in facts.instances.values()}
+    problems += chaos_webhooks.check(outbox, hooks, final)
     expected = len(chaos.started)
     answers = chaos.traffic.answers
     api_5xx, api_failed = answers.server_errors(), answers.failed_connections()
@@ -75,6 +79,8 @@ def report(chaos: Chaos, outcome: Outcome, *, variant: str, seed: int) -> int:
         "worker kills": chaos.worker_kills,
         "polls": answers.total("status"),
         "decisions": answers.counts[("complete", 200)],
+        "webhooks": len(outbox),
+        "webhook requests": len(hooks),
     }
     print()
     print(stores.format_table(list(figures), [list(figures.values())]))
@@ -87,6 +93,7 @@ def report(chaos: Chaos, outcome: Outcome, *, variant: str, seed: int) -> int:
         f"\nchaos summary [{variant}] seed {seed}: {expected} instances, "
         f"lost {pass_counts['lost']}, stuck {pass_counts['stuck']}, "
         f"duplicates {pass_counts['duplicates']}, API 5xx {api_5xx} "
+        f"(webhooks {len(outbox)} sent in order, {outbox_left(outbox)} undelivered) "
         f"(failed connections {api_failed}, {answers.total()} requests), "
         f"PostgreSQL connections peak {peak}, finished {finished} after the last kill "
         f"({chaos.kills} kills, {chaos.worker_kills} of one worker), "
@@ -99,3 +106,7 @@ def report(chaos: Chaos, outcome: Outcome, *, variant: str, seed: int) -> int:
         return 1
     print("\nchaos: OK, nothing lost, stuck or duplicated; no API 5xx; ended in time")
     return 0
+
+
+def outbox_left(outbox: list[dict]) -> int:
+    return sum(1 for message in outbox if message["state"] != "delivered")

@@ -14,7 +14,7 @@ from typing import Any
 
 import requests
 
-from tests.system import harness
+from tests.system import chaos_webhooks, harness
 from tests.system.chaos_setup import REJECT_SHARE, WORKDIR, WORKER_KILL_SHARE, Size
 from tests.system.chaos_traffic import ConnectionSampler, Traffic
 from tests.system.flaky_service import FlakyService
@@ -31,6 +31,7 @@ class Outcome:
     finished_after_last_kill: float | None = None  # None: not every instance ended
     health: dict = field(default_factory=dict)
     pg_peak: int | None = None
+    webhooks_left: int = 0  # status-webhook messages still undelivered at the end
 
 
 class Chaos:
@@ -83,6 +84,7 @@ class Chaos:
         outcome.last_kill = self._killer()
         outcome.finished_after_last_kill = self._drain(starting, outcome.last_kill)
         outcome.duration = time.monotonic() - self.t0
+        outcome.webhooks_left = chaos_webhooks.drain(within=self.size.finish_within, log=self.log)
         self.traffic.stop()
         outcome.health = _health(base)
         outcome.pg_peak = sampler.stop() if sampler else None

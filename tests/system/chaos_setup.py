@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.system import harness
+from tests.system import chaos_webhooks, harness
 from tests.system.flaky_service import Behaviour
 
 
@@ -96,7 +96,7 @@ def load_workflows(url: str, size: Size) -> dict[str, Any]:
     for name in ("chaos-reviewers", "chaos-backup"):
         Group.objects.get_or_create(name=name)
     files = [WORKDIR / "services.yaml"]
-    files[0].write_text(SERVICES.format(url=url))
+    files[0].write_text(SERVICES.format(url=url) + chaos_webhooks.subscriptions(url))
     for key, text in WORKFLOWS.items():
         path = WORKDIR / f"{key}.yaml"
         if key == "chaos-human":  # the others are f-strings already

@@ -4,7 +4,7 @@ Each POST gets, at random: a 500, a slow answer (longer than the caller's time-o
 work is done: a late 200), a dropped connection (closed without an answer), or a prompt 200
 `{"result": "ok", "data": {"attempt": N, "key": KEY}}`. Every request is logged as one JSON
 line *before* it is answered, with its Idempotency-Key, the attempt and step from the body
-and what the service chose, so the chaos run can compare the log with the history.
+and what the service chose (status webhooks sent to `/hooks` are logged with `"hook": true`), so the chaos run can compare the log with the history.
 
 Standalone: python tests/system/flaky_service.py --port 9002 --log var/flaky.jsonl
 """
@@ -116,6 +116,14 @@ class _Handler(BaseHTTPRequestHandler):
             "step": body.get("step"),
             "instance": body.get("instanceId"),
         }
+        if self.path.startswith("/hooks"):  # a status webhook (tests/system/chaos_webhooks.py)
+            key = self.headers.get("webhook-id", "")
+            request = {
+                "hook": True,
+                "key": key,
+                "instance": body.get("instanceId"),
+                "status": body.get("status"),
+            }
         if len(raw) < length or not body:
             request["truncated"] = True  # the caller died while sending: nobody will read
 

@@ -7,6 +7,7 @@ passes of `make test`, on that pass's database.
 """
 
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -18,7 +19,7 @@ from django.conf import settings
 from django.db import connection
 from django.test import SimpleTestCase
 
-from tests.system import harness, stores
+from tests.system import chaos_webhooks, harness, stores
 from tests.system.chaos_checks import Facts, counts, summarise, verify
 
 STEPS = ["fetch", "review", "score", "notify"]
@@ -266,4 +267,52 @@ def test_small_chaos_run_under_polling_load_keeps_every_invariant(tmp_path):
     assert process.returncode == 0, stdout[-4000:] + stderr[-4000:]
     assert "chaos: OK" in stdout
     assert "lost 0, stuck 0, duplicates 0, API 5xx 0" in stdout
+    # The flaky service is also a status-webhook subscriber (issue 17): all delivered, in order.
+    assert re.search(r"webhooks [1-9][0-9]* sent in order, 0 undelivered", stdout)
     assert "/healthz at the end of the run: ok" in stdout
+
+
+class WebhookCheckTests(SimpleTestCase):
+    """tests/system/chaos_webhooks.check: the receiver's log against the outbox."""
+
+    outbox = [
+        {"message_id": "m1", "instance": "i1", "state": "delivered", "body": {"status": "running"}},
+        {
+            "message_id": "m2",
+            "instance": "i1",
+            "state": "delivered",
+            "body": {"status": "completed"},
+        },
+    ]
+
+    def test_messages_received_in_order_with_the_final_status_pass(self):
+        received = [
+            {"key": "m1", "choice": "error"},
+            {"key": "m1", "choice": "ok"},
+            {"key": "m2", "choice": "drop"},
+            {"key": "m2", "choice": "slow"},
+            {"key": "m2", "choice": "ok"},  # again after a lost answer: at least once
+        ]
+        assert chaos_webhooks.check(self.outbox, received, {"i1": "completed"}) == []
+
+    def test_out_of_order_missing_undelivered_and_wrong_final_status_are_each_reported(self):
+        received = [{"key": "m2", "choice": "ok"}, {"key": "m1", "choice": "ok"}]
+        assert chaos_webhooks.check(self.outbox, received, {"i1": "completed"}) == [
+            "webhooks of i1 were received out of order"
+        ]
+        only_errors = [{"key": "m1", "choice": "ok"}, {"key": "m2", "choice": "error"}]
+        assert chaos_webhooks.check(self.outbox, only_errors, {"i1": "completed"}) == [
+            "webhook m2 delivered but never received"
+        ]
+        pending = [self.outbox[0], {**self.outbox[1], "state": "pending"}]
+        assert "webhook m2 is pending" in chaos_webhooks.check(
+            pending, [{"key": "m1", "choice": "ok"}], {"i1": "completed", "i2": "failed"}
+        )
+        assert chaos_webhooks.check(
+            self.outbox,
+            [{"key": "m1", "choice": "ok"}, {"key": "m2", "choice": "ok"}],
+            {"i1": "rejected", "i2": "failed"},
+        ) == [
+            "the last webhook of i1 says completed, the instance is rejected",
+            "1 instances sent no status webhook at all",
+        ]
