@@ -66,6 +66,15 @@ class UnavailableAnswersTests(TestCase):
         assert response["Content-Type"] == "text/html; charset=utf-8"
         assert "Try again shortly" in response.content.decode()
 
+    def test_the_plain_page_speaks_the_visitors_language(self):
+        with self.failing(real_pool_timeout()):
+            response = self.client.get(
+                f"/track/{self.instance.uuid}/", HTTP_ACCEPT_LANGUAGE="es"
+            )
+        page = response.content.decode()
+        assert response.status_code == 503 and '<html lang="es">' in page
+        assert "Vuelva a intentarlo en unos instantes" in page and "Try again" not in page
+
     def test_a_locked_sqlite_file_in_a_middleware_answers_503_too(self):
         """The session is saved after the view, by a middleware: still a 503, not a 500."""
         locked = OperationalError("database is locked")

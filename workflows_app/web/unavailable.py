@@ -21,6 +21,9 @@ from django.conf import settings
 from django.core.signals import got_request_exception
 from django.db import InterfaceError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import translation
+from django.utils.html import escape
+from django.utils.translation import gettext as _
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +35,26 @@ _SQLITE_UNAVAILABLE = ("database is locked", "database table is locked", "disk i
 
 DETAIL = "the database is unavailable for the moment: try again in {seconds} s"
 PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Try again shortly</title></head>
-<body><h1>Try again shortly</h1>
-<p>We cannot reach our records for the moment. Nothing you sent was lost or half-saved:
-please try again in a few seconds.</p></body></html>
+<html lang="{lang}"><head><meta charset="utf-8"><title>{title}</title></head>
+<body><h1>{title}</h1>
+<p>{text}</p></body></html>
 """
+
+
+def _page(request: HttpRequest) -> str:
+    """The plain page in the visitor's language (cookie or Accept-Language; no database)."""
+    language = translation.get_language_from_request(request)
+    with translation.override(language):
+        return PAGE.format(
+            lang=escape(language),
+            title=escape(_("Try again shortly")),
+            text=escape(
+                _(
+                    "We cannot reach our records for the moment. Nothing you sent was lost "
+                    "or half-saved: please try again in a few seconds."
+                )
+            ),
+        )
 
 
 def database_unavailable(exc: BaseException | None) -> bool:
@@ -73,7 +91,7 @@ def unavailable_response(request: HttpRequest) -> HttpResponse:
             {"error": "unavailable", "detail": DETAIL.format(seconds=seconds)}, status=503
         )
     else:
-        response = HttpResponse(PAGE, status=503, content_type="text/html; charset=utf-8")
+        response = HttpResponse(_page(request), status=503, content_type="text/html; charset=utf-8")
     response["Retry-After"] = str(seconds)
     response["Cache-Control"] = "no-store"
     return response
