@@ -68,9 +68,7 @@ class UnavailableAnswersTests(TestCase):
 
     def test_the_plain_page_speaks_the_visitors_language(self):
         with self.failing(real_pool_timeout()):
-            response = self.client.get(
-                f"/track/{self.instance.uuid}/", HTTP_ACCEPT_LANGUAGE="es"
-            )
+            response = self.client.get(f"/track/{self.instance.uuid}/", HTTP_ACCEPT_LANGUAGE="es")
         page = response.content.decode()
         assert response.status_code == 503 and '<html lang="es">' in page
         assert "Vuelva a intentarlo en unos instantes" in page and "Try again" not in page
