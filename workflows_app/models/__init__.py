@@ -2,7 +2,8 @@
 
 - choices: the vocabulary (statuses, run states, service kinds, time-out actions)
 - workflows: published versions, services, drafts, the business calendar
-- instances: applications, their step runs (tasks) and events
+- instances: applications and their step runs (tasks)
+- events: the append-only history of each application
 - documents: files sent with an application
 - access: API tokens, signed callbacks already seen, delegations
 - operations: heartbeats of periodic jobs
@@ -16,10 +17,8 @@ from . import history  # noqa: F401 - registers the historical models
 from .access import ApiToken, Delegation, SeenWebhook, username_key
 from .choices import OPEN_RUN_STATES, OnTimeout, RunState, ServiceKind, Status
 from .documents import CaseDocument
+from .events import REDACTABLE_EVENT_FIELDS, Event, HistoryIsAppendOnly
 from .instances import (
-    REDACTABLE_EVENT_FIELDS,
-    Event,
-    HistoryIsAppendOnly,
     InstanceOperation,
     StepRun,
     WorkflowInstance,

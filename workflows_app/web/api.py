@@ -4,7 +4,6 @@ Every answer is JSON, errors included ({"error": CODE, "detail": TEXT}); excepti
 mapped to statuses in one place, `api_view`.
 """
 
-import json
 import logging
 from collections.abc import Callable
 from functools import wraps
@@ -36,13 +35,12 @@ from .files import download, read_upload
 from .openapi import OPENAPI
 from .ratelimit import client_ip
 from .serializers import document_json, instance_status, without_people
+from .start_input import check_anonymous_start, idempotency_key, start_language
 from .throttle import PUBLIC_STARTS
 from .unavailable import database_unavailable, log_unavailable, unavailable_response
 from .uploads import accepts_uploads
 
 log = logging.getLogger(__name__)
-
-IDEMPOTENCY_KEY_MAX = 255
 
 
 def error(status: int, code: str, detail: str, **extra: Any) -> JsonResponse:
@@ -118,7 +116,7 @@ def start(request: HttpRequest) -> JsonResponse:
     body = json_body(request)
     key = field(body, "workflowId", str, required=True)
     payload = field(body, "payload", dict, default={})
-    language = _language(body)
+    language = start_language(body)
     sent, bearer = bearer_secret(request)
     token_hash = ApiToken.hash(bearer) if bearer else None
     definition, found = catalog.latest_for_start(key, token_hash=token_hash)
@@ -132,11 +130,11 @@ def start(request: HttpRequest) -> JsonResponse:
     if token:
         require_scope(token, ApiToken.Scope.START, key)
     else:
-        _check_anonymous_start(request, payload)
+        check_anonymous_start(request, payload)
     instance, created = runtime.start_instance(
         definition=definition,
         payload=payload,
-        idempotency_key=_idempotency_key(request, token),
+        idempotency_key=idempotency_key(request, token),
         started_by=f"token:{token.name}" if token else "public",
         language=language,
     )
@@ -152,56 +150,6 @@ def start(request: HttpRequest) -> JsonResponse:
         "trackerUrl": instance.tracker_url,
     }
     return JsonResponse(answer, status=201 if created else 200)
-
-
-def _language(body: dict) -> str:
-    """The start's optional `language`: one of the site's language codes (settings.LANGUAGES)."""
-    language = field(body, "language", str, default="")
-    codes = [code for code, _ in settings.LANGUAGES]
-    if language and language not in codes:
-        raise ApiError(
-            400,
-            "invalid_request",
-            f"'language' must be one of the site's languages ({', '.join(codes)}), "
-            f"not '{language[:20]}'",
-        )
-    return language
-
-
-def _check_anonymous_start(request: HttpRequest, payload: dict) -> None:
-    """An anonymous start: at most HMS_PUBLIC_MAX_PAYLOAD_BYTES of payload, and
-    HMS_PUBLIC_STARTS_PER_WINDOW new instances per client address and window (then 429)."""
-    client = client_ip(request)
-    if wait := PUBLIC_STARTS.wait(client):
-        raise ApiError(
-            429,
-            "too_many_requests",
-            f"too many applications from your address; try again in {wait} seconds",
-            retry_after=wait,
-        )
-    limit = settings.HMS_PUBLIC_MAX_PAYLOAD_BYTES
-    size = len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
-    if size > limit:
-        raise ApiError(
-            413,
-            "payload_too_large",
-            f"the payload is {size} bytes; an application without a token may send at most "
-            f"{limit} bytes ({limit / 1024:g} KiB)",
-        )
-
-
-def _idempotency_key(request: HttpRequest, token: ApiToken | None) -> str | None:
-    """The client's key, namespaced by token so that two clients' keys never collide."""
-    key = request.headers.get("Idempotency-Key", "").strip()
-    if not key:
-        return None
-    if len(key) > IDEMPOTENCY_KEY_MAX:
-        raise ApiError(
-            400,
-            "invalid_request",
-            f"Idempotency-Key is longer than {IDEMPOTENCY_KEY_MAX} characters",
-        )
-    return f"{token.pk if token else 'public'}:{key}"
 
 
 def _instance(request: HttpRequest, instance_id: str, scope: str) -> WorkflowInstance:
