@@ -128,9 +128,9 @@ def _statements(vendor: str) -> list[str]:
     payload = '\'{"applicant": "Ada"}\'' + ("::jsonb" if vendor == "postgresql" else "")
     return [
         f"""INSERT INTO {instance} (id, uuid, case_number, definition_id, status, current_step,
-            payload, context, request_digest, started_by, created_at, updated_at)
+            payload, context, request_digest, started_by, language, created_at, updated_at)
             SELECT n, {uuid}, 'BENCH-' || n, %(definition)s, 'running', 'approve', {payload},
-                   {validated}, '', 'bench', %(now)s, %(now)s FROM ({numbers}) AS numbers""",
+                   {validated}, '', 'bench', '', %(now)s, %(now)s FROM ({numbers}) AS numbers""",
         f"""INSERT INTO {run} (id, instance_id, step_id, state, attempts, result, output, error,
             escalation_level, escalation_exhausted, reminders_sent, completed_by, reason, note,
             created_at, started_at, ended_at)
