@@ -315,3 +315,22 @@ class LoaderTests(TestCase):
             publishing.parse_files([path])
         text = str(refused.value)
         assert "url" in text and "whsec_" in text and "event 'x'" in text
+
+
+class ScheduleTests(TestCase):
+    def test_a_schedule_drives_due_queues_every_minute_through_the_task(self):
+        from django_q.models import Schedule
+
+        from workflows_app import tasks
+        from workflows_app.runtime import schedules
+
+        schedules.ensure_schedules()
+        row = Schedule.objects.get(name=schedules.WEBHOOKS)
+        assert (row.func, row.schedule_type, row.minutes) == (
+            "workflows_app.tasks.sweep_webhooks",
+            "I",
+            1,
+        )
+        with patch.object(webhooks, "sweep_deliveries", return_value=3) as sweep:
+            assert tasks.sweep_webhooks() == 3
+        sweep.assert_called_once_with()
