@@ -3,17 +3,27 @@
 import pytest
 from django.core.cache import cache
 
-from workflows_app.queries import catalog
+from workflows_app.queries import catalog, subscriptions
 
 
 @pytest.fixture(autouse=True)
-def _fresh_caches():
-    """Process caches hold rows by primary key; a rolled-back test must not leak them, nor
-    its counts of requests per address (the suite's default cache is in memory)."""
+def _fresh_caches(monkeypatch):
+    """Process caches hold rows by primary key; a rolled-back test must not leak them (a
+    subscription rolled back is not saved or deleted, so no signal forgets it), nor its counts
+    of requests per address (the suite's default cache is in memory).
+
+    Within a test the caches of services and subscriptions do not expire on their own: a test
+    that warms them and then counts statements must not see one more when a slow or loaded
+    machine lets their few seconds run out in between (CI once counted an extra read of the
+    subscriptions). Changes made in the test still reach them through their signals."""
+    monkeypatch.setattr(catalog, "SERVICE_TTL_SECONDS", 3600.0)
+    monkeypatch.setattr(subscriptions, "SUBSCRIPTION_TTL_SECONDS", 3600.0)
     catalog.clear()
+    subscriptions.forget()
     cache.clear()
     yield
     catalog.clear()
+    subscriptions.forget()
 
 
 @pytest.fixture(autouse=True)
