@@ -4,6 +4,7 @@ import pytest
 from django.core.cache import cache
 
 from workflows_app.queries import catalog, subscriptions
+from workflows_app.web import rendered
 
 
 @pytest.fixture(autouse=True)
@@ -20,10 +21,12 @@ def _fresh_caches(monkeypatch):
     monkeypatch.setattr(subscriptions, "SUBSCRIPTION_TTL_SECONDS", 3600.0)
     catalog.clear()
     subscriptions.forget()
+    rendered.clear()
     cache.clear()
     yield
     catalog.clear()
     subscriptions.forget()
+    rendered.clear()
 
 
 @pytest.fixture(autouse=True)

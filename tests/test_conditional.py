@@ -131,6 +131,72 @@ class PublicStatusPollTests(TestCase):
         assert response.status_code == 304
 
 
+class StatusReadAgainTests(TestCase):
+    """A portal polling without If-None-Match gets the document this process built for the
+    same ETag (web/rendered.py): one query, never a stale document, never to a reader who may
+    not see it."""
+
+    def setUp(self):
+        stats.clear()
+        self.instance = at_review(permit_workflow(public=True))
+        self.raw = make_token()
+        self.auth = {"HTTP_AUTHORIZATION": f"Bearer {self.raw}"}
+        self.path = f"/api/workflows/{self.instance.uuid}/status"
+
+    def test_an_unchanged_instance_read_again_takes_one_query_and_the_same_document(self):
+        first = self.client.get(self.path, **self.auth)
+        with self.assertNumQueries(1):
+            again = self.client.get(self.path, **self.auth)
+        assert (again.status_code, again.content, again["ETag"]) == (
+            200,
+            first.content,
+            first["ETag"],
+        )
+
+    def test_every_kind_of_change_is_seen_at_once(self):
+        self.client.get(self.path, **self.auth)
+        runtime.process_due(now=timezone.now() + timedelta(hours=49))
+        events = self.client.get(self.path, **self.auth).json()["events"]
+        assert events[-1]["type"] == "escalated"
+        pdf = SimpleUploadedFile("plan.pdf", b"%PDF-1.4\n%\xe2\xe3\n1 0 obj\n<<>>\nendobj\n")
+        upload = self.client.post(
+            f"/api/workflows/{self.instance.uuid}/documents", {"file": pdf}, **self.auth
+        )
+        assert upload.status_code == 201, upload.content
+        documents = self.client.get(self.path, **self.auth).json()["documents"]
+        assert [d["name"] for d in documents] == ["plan.pdf"]
+        review(self.instance)
+        assert self.client.get(self.path, **self.auth).json()["status"] == "completed"
+
+    def test_a_revoked_token_is_refused_even_when_the_document_is_kept(self):
+        self.client.get(self.path, **self.auth)
+        ApiToken.objects.update(revoked_at=timezone.now())
+        assert self.client.get(self.path, **self.auth).status_code == 401
+
+    def test_a_token_for_another_workflow_gets_403(self):
+        self.client.get(self.path, **self.auth)
+        other = make_token("other", workflows=["another-workflow"])
+        response = self.client.get(self.path, HTTP_AUTHORIZATION=f"Bearer {other}")
+        assert response.status_code == 403
+
+    def test_anonymous_readers_never_get_the_private_document_nor_the_reverse(self):
+        private = self.client.get(self.path, **self.auth).json()
+        anonymous = self.client.get(self.path).json()
+        assert "documents" in private and "documents" not in anonymous
+        assert self.client.get(self.path).json() == anonymous
+        assert self.client.get(self.path, **self.auth).json() == private
+
+    def test_a_workflow_made_private_refuses_anonymous_readers_at_once(self):
+        self.client.get(self.path)
+        self.instance.pinned.__class__.objects.filter(pk=self.instance.definition_id).update(
+            public=False
+        )
+        from workflows_app.queries import catalog
+
+        catalog.clear()  # as a change saved in the admin does (its signal)
+        assert self.client.get(self.path).status_code == 401
+
+
 class RevisionTests(TestCase):
     """Every change bumps the instance's revision, in the transaction that makes it."""
 
@@ -182,3 +248,19 @@ class TrackerPollTests(TestCase):
         response = self.client.get(self.instance.tracker_url, **headers)
         assert response.status_code == 200
         assert "announcer" not in response.content.decode()
+
+
+def test_the_store_of_built_documents_is_bounded_and_keeps_the_most_recently_read(monkeypatch):
+    from uuid import uuid4
+
+    from workflows_app.web import rendered
+
+    monkeypatch.setattr(rendered, "MAX_ENTRIES", 3)
+    keys = [uuid4() for _ in range(4)]
+    for key in keys[:3]:
+        rendered.keep(key, "t", b"{}")
+    assert rendered.body_for(keys[0], "t") == b"{}"  # read: now the newest
+    rendered.keep(keys[3], "t", b"{}")
+    assert [rendered.body_for(key, "t") for key in keys] == [b"{}", None, b"{}", b"{}"]
+    rendered.keep(uuid4(), "t", b"x" * (rendered.MAX_BODY_BYTES + 1))
+    assert rendered.body_for(keys[2], "t") == b"{}"  # a body too large is not kept

@@ -23,6 +23,7 @@ from tests.factories import (
 )
 from workflows_app import runtime, tasks
 from workflows_app.models import RunState, Status, StepRun
+from workflows_app.web import rendered
 
 DATA_VERBS = ("SELECT", "INSERT", "UPDATE", "DELETE")
 THREE_PYTHON_STEPS = [
@@ -149,10 +150,23 @@ class StatementsPerRequestTests(TestCase):
         response, _ = self.start()
         path = f"/api/workflows/{response.json()['instanceId']}/status"
         self.request("get", path)  # warm caches
+        rendered.clear()  # a revision this process has not rendered yet
         response, statements = self.request("get", path)
         assert response.status_code == 200
-        # The instance with its runs and the token (one join), its events, its documents.
-        assert len(statements) == 3, statements
+        # The revision with the token (one query, web/conditional.py), the instance with its
+        # runs, its events, its documents.
+        assert len(statements) == 4, statements
+
+    def test_a_status_read_again_unchanged_takes_one_data_statement(self):
+        response, _ = self.start()
+        path = f"/api/workflows/{response.json()['instanceId']}/status"
+        first = self.request("get", path)[0]
+        again, statements = self.request("get", path)
+        # A portal polling without If-None-Match: the revision with the token, then the
+        # document this process built for the same ETag (web/rendered.py).
+        assert len(statements) == 1, statements
+        assert (again.status_code, again.content) == (200, first.content)
+        assert again["ETag"] == first["ETag"]
 
     def test_an_unchanged_status_poll_takes_one_data_statement(self):
         response, _ = self.start()

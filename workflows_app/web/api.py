@@ -20,6 +20,7 @@ from .. import runtime
 from ..engine import InvalidAnswer, TransitionNotAllowed
 from ..models import ApiToken, Status, StepRun, WorkflowInstance
 from ..queries import catalog, progress, revisions
+from . import rendered
 from .answers import decide, read_answer
 from .api_input import field, json_body
 from .auth import (
@@ -30,7 +31,7 @@ from .auth import (
     is_signed_callback,
     require_scope,
 )
-from .conditional import VARY_API, etag, tagged, unchanged_status
+from .conditional import known_status, status_etag, status_response, status_state
 from .files import download, read_upload
 from .openapi import OPENAPI
 from .ratelimit import client_ip
@@ -175,21 +176,27 @@ def _check_access(
 @api_view("GET")
 def status(request: HttpRequest, instance_id: str) -> HttpResponse:
     sent, bearer = bearer_secret(request)
-    if (not sent or bearer) and (unchanged := unchanged_status(request, instance_id, bearer)):
-        return unchanged  # 304 from one query (web/conditional.py)
-    token_hash = ApiToken.hash(bearer) if bearer else None
-    instance, runs = progress.instance_with_runs(instance_id, token_hash=token_hash)
-    found = {"found": revisions.token_from(runs[0])} if token_hash and runs else {}
+    key = progress.public_id(instance_id)
+    state = status_state(key, bearer) if (not sent or bearer) else None
+    if state and (known := known_status(request, key, state, bearer)):
+        return known  # 304, or the document already built for this ETag: one query in all
+    if state and (bearer is None or state.token):
+        # The revision query read the caller's live token already: no join for it here.
+        instance, runs = progress.instance_with_runs(key)
+        found = {"found": state.token} if bearer else {}
+    else:
+        token_hash = ApiToken.hash(bearer) if bearer else None
+        instance, runs = progress.instance_with_runs(instance_id, token_hash=token_hash)
+        found = {"found": revisions.token_from(runs[0])} if token_hash and runs else {}
     _check_access(request, instance, instance_id, ApiToken.Scope.START, **found)
     private = getattr(request, "api_token", None) is not None
     document = instance_status(instance, runs, private=private)
     if not private:
         document = without_people(document)
-    clock = not instance.is_finished and instance.deadline_at is not None
-    tag = etag(revision=instance.revision, clock=clock, private=private)
-    response = tagged(JsonResponse(document), tag, VARY_API)
-    response["Cache-Control"] = "no-cache"
-    return response
+    tag = status_etag(instance.revision, instance.status, instance.deadline_at, private=private)
+    body = JsonResponse(document).content
+    rendered.keep(instance.uuid, tag, body)
+    return status_response(body, tag)
 
 
 @api_view("POST")

@@ -6,12 +6,14 @@ runtime/guards.py), the language it is written in, whether the reader sees the p
 document, and the minute where the rendering moves with the clock: the tracker of a running
 instance ("taking longer than usual"), the status of one whose statutory deadline runs
 (`remainingSeconds`, then right to the minute). A poll whose `If-None-Match` still holds is answered 304 from one indexed
-query (queries/revisions.py), with no template or serializer run.
+query (queries/revisions.py), with no template or serializer run; a status poll without it
+gets the document this process last built for the same ETag (web/rendered.py).
 """
 
 import hashlib
 import re
 import time
+from uuid import UUID
 
 from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
 from django.utils.cache import patch_vary_headers
@@ -20,6 +22,7 @@ from django.utils.translation import get_language
 from ..models import ApiToken, Status, WorkflowDefinition
 from ..queries import revisions
 from ..queries.progress import public_id
+from . import rendered
 
 # What the rendering varies on besides the URL: the language (cookie or header), and for
 # the API the caller (anonymous readers get the public document).
@@ -56,17 +59,21 @@ def not_modified(tag: str, vary: tuple[str, ...]) -> HttpResponse:
     return tagged(response, tag, vary)
 
 
-def unchanged_status(
-    request: HttpRequest, instance_id: str, bearer: str | None
+def status_state(key: UUID | None, bearer: str | None) -> revisions.PollState | None:
+    """The instance's revision and the caller's live token, from one query (None for a
+    malformed or unknown id)."""
+    if key is None:
+        return None
+    return revisions.poll_state(key, token_hash=ApiToken.hash(bearer) if bearer else None)
+
+
+def known_status(
+    request: HttpRequest, key: UUID, state: revisions.PollState, bearer: str | None
 ) -> HttpResponse | None:
-    """304 for a status poll whose ETag still holds and whose caller may read it; None
-    otherwise (the full view then answers, with its 401, 403 or 404 as usual)."""
-    key = public_id(instance_id)
-    if key is None or not request.headers.get("If-None-Match"):
-        return None
-    state = revisions.poll_state(key, token_hash=ApiToken.hash(bearer) if bearer else None)
-    if state is None:
-        return None
+    """The status answer, with no more queries, when it is known: 304 when `If-None-Match`
+    still holds, else the document this process already built for the same ETag
+    (web/rendered.py). None otherwise, and whenever the caller may not read it: the full view
+    then answers, with its 401, 403 or 404 as usual."""
     definition = WorkflowDefinition.cached(state.definition_id)
     if bearer is None and not definition.public:
         return None
@@ -74,9 +81,25 @@ def unchanged_status(
         state.token and state.token.allows(ApiToken.Scope.START, definition.key)
     ):
         return None
-    clock = state.status == Status.RUNNING and state.deadline_at is not None
-    tag = etag(revision=state.revision, clock=clock, private=bearer is not None)
-    return not_modified(tag, VARY_API) if matches(request, tag) else None
+    tag = status_etag(state.revision, state.status, state.deadline_at, private=bearer is not None)
+    if matches(request, tag):
+        return not_modified(tag, VARY_API)
+    if (body := rendered.body_for(key, tag)) is not None:
+        return status_response(body, tag)
+    return None
+
+
+def status_etag(revision: int, status: str, deadline_at, *, private: bool) -> str:
+    """The status document's ETag: to the minute while a statutory deadline runs."""
+    clock = status == Status.RUNNING and deadline_at is not None
+    return etag(revision=revision, clock=clock, private=private)
+
+
+def status_response(body: bytes, tag: str) -> HttpResponse:
+    """A status document's answer: JSON, tagged, revalidated on every use."""
+    response = tagged(HttpResponse(body, content_type="application/json"), tag, VARY_API)
+    response["Cache-Control"] = "no-cache"
+    return response
 
 
 def page_etag(instance) -> str:
