@@ -4,7 +4,7 @@ import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from django.test import TestCase
+from django.test import Client, TestCase
 from django.utils import timezone
 
 from tests.browser.scenarios import (
@@ -175,8 +175,9 @@ class TrackerPageTests(TestCase):
     def test_the_page_is_read_in_a_fixed_number_of_queries(self):
         instance = at_review()
         catalog.clear()
-        # The instance with its runs (one join), its definition, a typical duration.
-        with self.assertNumQueries(3):
+        # Its revision (nothing kept yet), the instance with its runs (one join), its
+        # definition, a typical duration.
+        with self.assertNumQueries(4):
             self.client.get(instance.tracker_url)
         with self.assertNumQueries(1):  # the definition and the typical duration are cached
             self.client.get(instance.tracker_url, **HTMX)
@@ -184,8 +185,36 @@ class TrackerPageTests(TestCase):
     def test_an_ended_application_needs_no_statistics(self):
         instance = review(at_review())
         catalog.clear()
-        with self.assertNumQueries(2):  # the instance with its runs, its definition
+        with self.assertNumQueries(3):  # its revision, the instance with its runs, its definition
             self.client.get(instance.tracker_url)
+
+    def test_a_page_read_again_unchanged_takes_one_query_with_a_token_of_its_own(self):
+        instance = at_review()
+        first = self.client.get(instance.tracker_url)
+        reader = Client(enforce_csrf_checks=True)
+        with self.assertNumQueries(1):  # its revision; the page this process rendered
+            again = reader.get(instance.tracker_url)
+        assert again.status_code == 200
+        assert again.content.decode().count("csrfmiddlewaretoken") >= 1
+        assert "hms-csrf-token-placeholder" not in again.content.decode()
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', again.content.decode())
+        assert token and token[1] not in first.content.decode()
+        switched = reader.post(
+            "/i18n/setlang/",
+            {"language": "en", "next": instance.tracker_url, "csrfmiddlewaretoken": token[1]},
+        )
+        assert switched.status_code == 302  # the kept page's form works for its new reader
+
+    def test_a_change_or_another_address_is_rendered_afresh(self):
+        instance = at_review()
+        assert (
+            "Waiting for a member of staff"
+            in self.client.get(instance.tracker_url).content.decode()
+        )
+        review(instance)
+        assert "Approved" in self.client.get(instance.tracker_url).content.decode()
+        other = self.client.get(f"{instance.tracker_url}?from=email").content.decode()
+        assert f'name="next" value="{instance.tracker_url}?from=email"' in other
 
 
 class TrackerLiveTests(TestCase):

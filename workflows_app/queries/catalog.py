@@ -29,6 +29,7 @@ from ..models import (
     WorkflowInstance,
 )
 from . import revisions
+from .prepared import Prepared
 
 SERVICE_TTL_SECONDS = 5.0
 
@@ -80,13 +81,26 @@ def latest_for_start(
 ) -> tuple[WorkflowDefinition | None, ApiToken | None]:
     """The newest version of `key` (from the per-process cache of versions, which never
     change) and the row of the caller's token, in one query; (None, None) without a version."""
+    rows = _NEWEST(key) if token_hash is None else _NEWEST_WITH_TOKEN(key, token_hash)
+    if not rows:
+        return None, None
+    return WorkflowDefinition.cached(rows[0]["pk"]), revisions.token_from(rows[0])
+
+
+def _newest(key: str, token_hash: str | None = None):
     rows = WorkflowDefinition.objects.filter(key=key).order_by("-version")
     if token_hash is not None:
         rows = rows.annotate(**revisions.token_columns(token_hash))
-    row = rows.values("pk", *rows.query.annotations).first()
-    if row is None:
-        return None, None
-    return WorkflowDefinition.cached(row["pk"]), revisions.token_from(row)
+    return rows.values("pk", *rows.query.annotations)[:1]
+
+
+# Compiled once per process (queries/prepared.py): a start pays for running the query only.
+_NEWEST = Prepared(_newest, prepare=lambda _, key: [key], sample=("sample",))
+_NEWEST_WITH_TOKEN = Prepared(
+    _newest,
+    prepare=lambda _, key, token_hash: [*[token_hash] * len(revisions.TOKEN_FIELDS), key],
+    sample=("sample", "sample-hash"),
+)
 
 
 def latest_definitions() -> list[WorkflowDefinition]:

@@ -10,6 +10,7 @@ from uuid import UUID
 from .. import engine
 from ..models import OPEN_RUN_STATES, CaseDocument, Event, RunState, StepRun, WorkflowInstance
 from . import catalog, revisions
+from .prepared import Prepared
 
 FINISHED_RUN_STATES = (RunState.SUCCEEDED, RunState.FAILED, RunState.SKIPPED)
 
@@ -36,28 +37,45 @@ def instance_with_runs(
     """The instance with this public id and its runs, oldest first: one query.
 
     One join costs half of two look-ups (most of a query's cost is compiling it; see
-    docs/BENCHMARKS.md). Every instance has a run from its start, so an empty answer means
-    an unknown id; only then is the instance looked up on its own. With `token_hash` the
-    caller's token row is read in the same statement (revisions.token_columns): each run
-    then carries it (`revisions.token_from(runs[0])`).
+    docs/BENCHMARKS.md), and the join is compiled once per process (queries/prepared.py).
+    Every instance has a run from its start, so an empty answer means an unknown id; only
+    then is the instance looked up on its own. With `token_hash` the caller's token row is
+    read in the same statement (revisions.token_columns): each run then carries it
+    (`revisions.token_from(runs[0])`).
     """
     key = public_id(value)
     if key is None:
         return None, []
-    rows = StepRun.objects.filter(instance__uuid=key)
-    if token_hash is not None:
-        rows = rows.annotate(**revisions.token_columns(token_hash))
-    runs = list(
-        rows.select_related("instance", "assignee_group", "assignee_user").order_by(
-            "created_at", "pk"
-        )
-    )
+    if token_hash is None:
+        runs = _RUNS_WITH_INSTANCE(key)
+    else:
+        rows = _runs_with_instance(key).annotate(**revisions.token_columns(token_hash))
+        runs = list(rows)
     if not runs:
         return instance_by_uuid(key), []
     instance = runs[0].instance
     for run in runs:
         run.instance = instance  # one object for all, as a caller may change it
     return instance, runs
+
+
+def _runs_with_instance(key: UUID):
+    return (
+        StepRun.objects.filter(instance__uuid=key)
+        .select_related("instance", "assignee_group", "assignee_user")
+        .order_by("created_at", "pk")
+    )
+
+
+def _uuid_parameter(connection, key: UUID) -> list:
+    return [WorkflowInstance._meta.get_field("uuid").get_db_prep_value(key, connection)]
+
+
+def _pk_parameter(connection, instance: WorkflowInstance) -> list:
+    return [instance.pk]
+
+
+_RUNS_WITH_INSTANCE = Prepared(_runs_with_instance, prepare=_uuid_parameter, sample=(UUID(int=1),))
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +104,15 @@ def runs_of(instance: WorkflowInstance) -> list[StepRun]:
 
 
 def events_of(instance: WorkflowInstance) -> list[Event]:
-    """Every event of the instance, oldest first (one query)."""
-    return list(Event.objects.filter(instance=instance).order_by("pk"))
+    """Every event of the instance, oldest first (one query, compiled once per process)."""
+    return _EVENTS(instance)
+
+
+_EVENTS = Prepared(
+    lambda instance: Event.objects.filter(instance=instance).order_by("pk"),
+    prepare=_pk_parameter,
+    sample=(WorkflowInstance(pk=1),),
+)
 
 
 def step_views(instance: WorkflowInstance, runs: list[StepRun]) -> list[StepView]:
@@ -206,8 +231,15 @@ def deadline_of(instance: WorkflowInstance, *, now: datetime) -> engine.Deadline
 
 
 def documents_of(instance: WorkflowInstance) -> list[CaseDocument]:
-    """Every document of the instance, oldest first (one query)."""
-    return list(CaseDocument.objects.filter(instance=instance).order_by("created_at", "pk"))
+    """Every document of the instance, oldest first (one query, compiled once per process)."""
+    return _DOCUMENTS(instance)
+
+
+_DOCUMENTS = Prepared(
+    lambda instance: CaseDocument.objects.filter(instance=instance).order_by("created_at", "pk"),
+    prepare=_pk_parameter,
+    sample=(WorkflowInstance(pk=1),),
+)
 
 
 def document_by_id(value: str | UUID) -> CaseDocument | None:

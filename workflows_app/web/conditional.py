@@ -104,7 +104,13 @@ def status_response(body: bytes, tag: str) -> HttpResponse:
 
 def page_etag(instance) -> str:
     """The tracker step list's ETag (anyone with the link reads the same page)."""
-    return etag(revision=instance.revision, clock=not instance.is_finished, private=False)
+    return page_tag(instance.revision, instance.status)
+
+
+def page_tag(revision: int, status: str) -> str:
+    """The tracker's ETag from an instance's revision and status (to the minute while it
+    runs: "taking longer than usual" moves with the clock)."""
+    return etag(revision=revision, clock=status == Status.RUNNING, private=False)
 
 
 def seen_token(tag: str, revision: int) -> str:

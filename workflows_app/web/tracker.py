@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -26,9 +27,9 @@ from django_htmx.http import HttpResponseStopPolling
 from django_htmx.middleware import HtmxDetails
 
 from ..models import StepRun, WorkflowInstance, case_number_key
-from ..queries import catalog, outcomes, progress, stats
+from ..queries import catalog, outcomes, progress, revisions, stats
 from ..runtime import notifications
-from . import conditional, timeline
+from . import conditional, rendered, timeline
 from .ratelimit import client_ip
 from .request_display import request_context
 from .throttle import CASE_LOOKUPS
@@ -138,13 +139,49 @@ class Estimate:
 def track(request: HtmxHttpRequest, instance_id: str) -> HttpResponse:
     if request.htmx and (unchanged := conditional.unchanged_page(request, instance_id)):
         return unchanged
+    if not request.htmx and (kept := kept_page(request, instance_id)):
+        return kept
     instance, runs = progress.instance_with_runs(instance_id)
     if instance is None:
         return not_found(request)
     context = tracker_context(instance, runs, now=timezone.now())
     if not request.htmx:
-        return render(request, TRACK, {**context, "link_sent": request.GET.get("link", "")})
+        return page(request, instance, context)
     return poll_answer(request, instance, context)
+
+
+# The page is kept with this in place of the CSRF token of its forms (the language switch, the
+# applicant's answer): each request gets its own (web/rendered.py).
+CSRF_PLACEHOLDER = "hms-csrf-token-placeholder"
+
+
+def page(request: HttpRequest, instance: WorkflowInstance, context: dict) -> HttpResponse:
+    """The whole tracker page, kept for the next reader of the same revision, language and
+    address (web/rendered.py)."""
+    extra = {"link_sent": request.GET.get("link", ""), "csrf_token": CSRF_PLACEHOLDER}
+    body = render_to_string(TRACK, {**context, **extra}, request).encode()
+    rendered.keep(instance.uuid, _page_key(context["etag"], request), body)
+    return _with_csrf_token(body, request)
+
+
+def kept_page(request: HttpRequest, instance_id: str) -> HttpResponse | None:
+    """The page as this process last rendered it, if the instance has not changed since
+    (one query: its revision); None otherwise."""
+    key = progress.public_id(instance_id)
+    state = revisions.poll_state(key, token_hash=None) if key else None
+    if state is None:
+        return None
+    tag = conditional.page_tag(state.revision, state.status)
+    body = rendered.body_for(key, _page_key(tag, request))
+    return None if body is None else _with_csrf_token(body, request)
+
+
+def _page_key(tag: str, request: HttpRequest) -> str:
+    return f"page {tag} {request.get_full_path()}"
+
+
+def _with_csrf_token(body: bytes, request: HttpRequest) -> HttpResponse:
+    return HttpResponse(body.replace(CSRF_PLACEHOLDER.encode(), get_token(request).encode()))
 
 
 def poll_answer(request: HtmxHttpRequest, instance, context: dict) -> HttpResponse:
