@@ -52,6 +52,9 @@ def trim(last_pk: int) -> dict:
     return {"deleted": deleted}
 
 
+FIRST_READS = 20_000
+
+
 def info() -> dict:
     total = WorkflowInstance.objects.count()
     seed = WorkflowDefinition.objects.get(key="building-permit", version=1)
@@ -63,6 +66,8 @@ def info() -> dict:
         "token": dataset.issue_token(),
         "uuid": str(instance.uuid),
         "pk": instance.pk,
+        # Instances for the "first read" figures: each request reads another one.
+        "uuids": [str(u) for u in middle.values_list("uuid", flat=True)[:FIRST_READS]],
         **sweep_bench.idle_sweep(),
     }
 

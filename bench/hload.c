@@ -1,10 +1,12 @@
 /* A small HTTP/1.1 load generator for the bench when wrk is missing (bench/http_bench.py).
  *
- *   hload HOST PORT PATH SECONDS CONNECTIONS [-H "Name: value"]... [-b BODY]
+ *   hload HOST PORT PATH SECONDS CONNECTIONS [-H "Name: value"]... [-b BODY] [-P FILE]
  *
  * One thread per connection, each a closed loop over one keep-alive connection (as wrk's
  * connections are): send, read the whole answer (Content-Length or chunked), repeat. With -b
- * the request is a POST of BODY (application/json). Prints requests, seconds, rps, latency
+ * the request is a POST of BODY (application/json). With -P the GETs go to the paths listed in
+ * FILE, one per line, each request to the next (PATH is then ignored), so that a server that
+ * keeps what it rendered is measured reading each path for the first time. Prints requests, seconds, rps, latency
  * percentiles (ms), and counts by status class; a C client, so the load generator costs the
  * server little CPU (its own share is measured and reported by http_bench.py).
  */
@@ -28,6 +30,8 @@ static char request[65536]; static size_t request_len;
 static double *lat; static long lat_n; static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static long by_class[6], errors;
 static double t_end;
+static char headers[32768] = "";
+static char **paths; static long path_count, path_next;  /* -P: the paths, the next to read */
 
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }
 
@@ -89,12 +93,18 @@ static int read_response(int fd, char *buf) {
 
 static void *client(void *unused) {
     (void)unused;
-    char *buf = malloc(BUF);
+    char *buf = malloc(BUF), *own = malloc(sizeof request);
     int fd = dial();
     while (now() < t_end) {
         if (fd < 0) { pthread_mutex_lock(&lock); errors++; pthread_mutex_unlock(&lock); usleep(10000); fd = dial(); continue; }
+        const char *out = request; size_t out_len = request_len;
+        if (path_count) {
+            const char *path = paths[__sync_fetch_and_add(&path_next, 1) % path_count];
+            out_len = snprintf(own, sizeof request, "GET %s HTTP/1.1\r\nHost: %s:%d\r\n%s\r\n", path, host, port, headers);
+            out = own;
+        }
         double began = now();
-        int status = send(fd, request, request_len, MSG_NOSIGNAL) == (ssize_t)request_len ? read_response(fd, buf) : -1;
+        int status = send(fd, out, out_len, MSG_NOSIGNAL) == (ssize_t)out_len ? read_response(fd, buf) : -1;
         double took = now() - began;
         pthread_mutex_lock(&lock);
         if (status < 0) errors++;
@@ -103,20 +113,34 @@ static void *client(void *unused) {
         if (status < 0) { close(fd); fd = dial(); }
     }
     if (fd >= 0) close(fd);
-    free(buf);
+    free(buf); free(own);
     return NULL;
 }
 
 static int cmp(const void *a, const void *b) { double x = *(double *)a, y = *(double *)b; return (x > y) - (x < y); }
 
 int main(int argc, char **argv) {
-    if (argc < 6) { fprintf(stderr, "usage: hload HOST PORT PATH SECONDS CONNECTIONS [-H header]... [-b body]\n"); return 2; }
+    if (argc < 6) { fprintf(stderr, "usage: hload HOST PORT PATH SECONDS CONNECTIONS [-H header]... [-b body] [-P paths-file]\n"); return 2; }
     host = argv[1]; port = atoi(argv[2]); seconds = atof(argv[4]);
     int conns = atoi(argv[5]);
-    char headers[32768] = ""; const char *body = NULL;
+    const char *body = NULL, *path_file = NULL;
     for (int i = 6; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "-H")) { strcat(headers, argv[i + 1]); strcat(headers, "\r\n"); }
         else if (!strcmp(argv[i], "-b")) body = argv[i + 1];
+        else if (!strcmp(argv[i], "-P")) path_file = argv[i + 1];
+    }
+    if (path_file) {
+        FILE *f = fopen(path_file, "r"); char line[2048]; long room = 1024;
+        if (!f) { perror(path_file); return 2; }
+        paths = malloc(sizeof(char *) * room);
+        while (fgets(line, sizeof line, f)) {
+            line[strcspn(line, "\r\n")] = 0;
+            if (!*line) continue;
+            if (path_count == room) paths = realloc(paths, sizeof(char *) * (room *= 2));
+            paths[path_count++] = strdup(line);
+        }
+        fclose(f);
+        if (!path_count) { fprintf(stderr, "%s: no paths\n", path_file); return 2; }
     }
     if (body)
         request_len = snprintf(request, sizeof request, "POST %s HTTP/1.1\r\nHost: %s:%d\r\n%sContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",

@@ -32,10 +32,28 @@ def endpoints(info: dict) -> dict[str, tuple[str, str | None]]:
         "start": ("/api/workflows/start", START_BODY),
         "status": (f"/api/workflows/{info['uuid']}/status", None),
         "status_304": (f"/api/workflows/{info['uuid']}/status", None),
+        "status_first": (f"/api/workflows/{info['uuid']}/status", None),
         "tracker": (f"/track/{info['uuid']}/", None),
+        "tracker_first": (f"/track/{info['uuid']}/", None),
         "tracker_poll_304": (f"/track/{info['uuid']}/", None),
         "board": ("/board/", None),
     }
+
+
+# Endpoints read at a different instance on every request (hload -P): what a process that
+# keeps the answers it built (web/rendered.py) does for a reader it has not served yet.
+FIRST_READS = {"status_first": "/api/workflows/{}/status", "tracker_first": "/track/{}/"}
+
+
+def first_reads_file(name: str, info: dict, start: int) -> Path:
+    """The paths of endpoint `name` for every instance of info["uuids"], from `start` on (each
+    round goes on where the last stopped, so no round reads an instance read before)."""
+    uuids = (
+        info["uuids"][start % len(info["uuids"]) :] + info["uuids"][: start % len(info["uuids"])]
+    )
+    found = HLOAD.parent / f"paths-{name}.txt"
+    found.write_text("".join(FIRST_READS[name].format(u) + "\n" for u in uuids))
+    return found
 
 
 def build_hload() -> Path | None:
@@ -93,13 +111,24 @@ def sequential(url: str, *, token: str, count: int = 2) -> dict:
     }
 
 
-def hload(port: int, path: str, *, seconds: float, headers: list[str], body: str | None) -> dict:
-    """One load run: requests/s, p99 in ms, errors, 304s, and the generator's CPU seconds."""
+def hload(
+    port: int,
+    path: str,
+    *,
+    seconds: float,
+    headers: list[str],
+    body: str | None,
+    paths: Path | None = None,
+) -> dict:
+    """One load run: requests/s, p99 in ms, errors, 304s, and the generator's CPU seconds.
+    With `paths`, each request reads the next path of that file instead of `path`."""
     args = [str(HLOAD), "127.0.0.1", str(port), path, f"{seconds:g}", str(CONNECTIONS)]
     for header in headers:
         args += ["-H", header]
     if body:
         args += ["-b", body]
+    if paths:
+        args += ["-P", str(paths)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(
         args, capture_output=True, text=True, timeout=seconds + 120, check=True
@@ -122,6 +151,7 @@ def measure(env: dict, info: dict, *, rounds: int, seconds: float, log: Path) ->
     port = common.free_port()
     server = common.start_gunicorn(env=env, port=port, log_path=log, workers=2, threads=1)
     samples: dict[str, list] = {name: [] for name in endpoints(info)}
+    read_so_far = dict.fromkeys(FIRST_READS, 0)
     try:
         workers = [p for p in _group_members(server.pid) if p != server.pid]
         for name, (path, _script) in endpoints(info).items():  # warm every worker's caches
@@ -135,6 +165,12 @@ def measure(env: dict, info: dict, *, rounds: int, seconds: float, log: Path) ->
                 cpu_before, began = sum(map(cpu_seconds, workers)), time.monotonic()
                 if name in SLOW:
                     sample = sequential(url, token=info["token"])
+                elif name in FIRST_READS:
+                    paths = first_reads_file(name, info, read_so_far[name])
+                    sample = hload(
+                        port, path, seconds=seconds, headers=headers, body=body, paths=paths
+                    )
+                    read_so_far[name] += sample["requests"]
                 else:
                     sample = hload(port, path, seconds=seconds, headers=headers, body=body)
                 elapsed = time.monotonic() - began

@@ -3,10 +3,11 @@ server, no network): milliseconds per request of each endpoint next to the one-r
 cProfile's top functions for the one named.
 
     DJANGO_SETTINGS_MODULE=bench.settings_bench DATABASE_URL=sqlite:///bench/results/prof_api.sqlite3 \\
-        python -m bench.profile_api [status|status_cold|tracker|start|one_row] [COUNT]
+        python -m bench.profile_api [status|status_cold|tracker|tracker_cold|start|one_row] [COUNT]
 
-`status_cold` reads a different instance on every request (nothing cached in the process for
-it); `status` reads the same one again and again, as a portal polling without an ETag does.
+`status_cold` and `tracker_cold` read a different instance on every request (nothing kept in
+the process for it); `status` and `tracker` read the same one again and again, as a portal
+polling without an ETag, or many readers of one case, do.
 """
 
 import cProfile
@@ -57,6 +58,8 @@ def requests_for(name: str, token: str, instances: list[WorkflowInstance]):
         return lambda i: client.get(f"/api/workflows/{instances[i].uuid}/status")
     if name == "tracker":
         return lambda i: client.get(f"/track/{first.uuid}/")
+    if name == "tracker_cold":
+        return lambda i: client.get(f"/track/{instances[i].uuid}/")
     if name == "start":
         return lambda i: client.post(
             "/api/workflows/start", START_BODY, content_type="application/json"
@@ -78,7 +81,7 @@ def main() -> None:
     count = int(sys.argv[2]) if len(sys.argv) > 2 else 300
     setup_test_environment()
     token, instances = prepare(count)
-    for each in ("one_row", "status", "status_cold", "tracker", "start"):
+    for each in ("one_row", "status", "status_cold", "tracker", "tracker_cold", "start"):
         call = requests_for(each, token, instances)
         call(0)  # warm
         print(f"{each:12} {timed(call, count):7.2f} ms/request")

@@ -229,15 +229,19 @@ def _http_rows(name: str, http: dict) -> list[Row]:
         "start": 0.5,
         "status": 0.7,
         "status_304": 0.9,
+        "status_first": 0.7,
         "tracker": 0.5,
+        "tracker_first": 0.5,
         "tracker_poll_304": 0.9,
         "board": None,
     }
     labels = {
         "start": "POST /api/workflows/start",
-        "status": "GET …/status",
+        "status": "GET …/status, the same instance again",
         "status_304": "GET …/status, unchanged (304)",
-        "tracker": "GET /track/<id>/",
+        "status_first": "GET …/status, each request another instance",
+        "tracker": "GET /track/<id>/, the same instance again",
+        "tracker_first": "GET /track/<id>/, each request another instance",
         "tracker_poll_304": "Tracker poll, unchanged (304)",
         "board": "GET /board/",
     }
