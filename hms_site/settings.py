@@ -210,7 +210,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/tasks/"
-# Sign-in rate limit (workflows_app/ratelimit.py): failures per (client IP, username) in the
+# Sign-in rate limit (workflows_app/web/ratelimit.py): failures per (client IP, username) in the
 # shared cache; HMS_CLIENT_IP_HEADER (e.g. HTTP_X_FORWARDED_FOR) only behind a proxy that sets it.
 HMS_LOGIN_MAX_ATTEMPTS = int(os.environ.get("HMS_LOGIN_MAX_ATTEMPTS", "5"))
 HMS_LOGIN_WINDOW_SECONDS = int(os.environ.get("HMS_LOGIN_WINDOW_SECONDS", "900"))

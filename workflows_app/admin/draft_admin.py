@@ -10,7 +10,8 @@ from django.utils.safestring import mark_safe
 
 from ..authoring import diagram, drafts, dryrun
 from ..definitions import InvalidDefinition
-from ..models import DraftStep, Service, WorkflowDefinition, WorkflowDraft
+from ..models import DraftStep, Service, WorkflowDraft
+from ..queries import catalog
 from .forms import DraftForm, DraftStepForm, DraftStepFormSet, DryRunForm, ImportForm, service_field
 
 STEP_FIELDSETS = (
@@ -91,7 +92,7 @@ class WorkflowDraftAdmin(admin.ModelAdmin):
         if spec is not None:
             kinds = dict(Service.objects.values_list("name", "kind"))
             context["diagram"] = mark_safe(diagram.render_svg(spec, kinds=kinds))  # escaped inside
-        base = draft.based_on or _latest(draft.key)
+        base = draft.based_on or catalog.latest_definition(draft.key)
         if base is not None:
             context["base"] = base
             context["changes"] = drafts.diff(
@@ -228,10 +229,6 @@ class WorkflowDraftAdmin(admin.ModelAdmin):
         if not self.has_view_or_change_permission(request, draft):
             raise PermissionDenied
         return export_response(drafts.draft_document(draft), f"{draft.key}-draft", fmt)
-
-
-def _latest(key: str) -> WorkflowDefinition | None:
-    return WorkflowDefinition.objects.filter(key=key).order_by("-version").first()
 
 
 def export_response(document: dict, stem: str, fmt: str) -> HttpResponse:

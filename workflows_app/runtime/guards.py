@@ -19,7 +19,7 @@ from ..models import (
     WorkflowInstance,
 )
 from ..queries import catalog, outcomes
-from . import clock, notifications, webhooks
+from . import clock, notifications, statements, webhooks
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +47,7 @@ def touch(instance_id: int) -> None:
     Inside a transaction call it before writing the run (the instance row is locked first,
     as everywhere); outside one, after (a reader then never caches a new revision with the
     old content)."""
-    WorkflowInstance.objects.filter(pk=instance_id).update(revision=F("revision") + 1)
+    statements.update(WorkflowInstance, {"pk": instance_id}, {"revision": F("revision") + 1})
 
 
 def guarded(
@@ -68,9 +68,8 @@ def guarded(
     atomic = transaction.get_connection().in_atomic_block
     if not touched and atomic:
         touch(run.instance_id)
-    changed = StepRun.objects.filter(pk=run.pk, state=expect, **(seen or snapshot(run))).update(
-        **changes
-    )
+    where = {"pk": run.pk, "state": expect, **(seen or snapshot(run))}
+    changed = statements.update(StepRun, where, changes)
     if not changed:
         raise TransitionNotAllowed(f"step '{run.step_id}' has moved on")
     if not touched and not atomic:
@@ -116,9 +115,8 @@ def move_instance(
     if not still_asking:
         changes |= clock.resumed_fields(instance, now)  # leaving a wait for the applicant
     at_step = {} if locked else {"current_step": from_step}
-    changed = WorkflowInstance.objects.filter(
-        pk=instance.pk, status=Status.RUNNING, **at_step
-    ).update(**changes, **bump)
+    where = {"pk": instance.pk, "status": Status.RUNNING, **at_step}
+    changed = statements.update(WorkflowInstance, where, {**changes, **bump})
     if not changed:
         raise TransitionNotAllowed(f"{instance.case_number} is no longer at step '{from_step}'")
     instance.__dict__.pop("revision", None)  # read afresh if asked: never saved back stale
@@ -133,7 +131,7 @@ def move_instance(
 def add_event(
     instance, run, type_: str, *, step: str = "", actor: str = "", result: str = "", **detail
 ) -> Event:
-    return Event.objects.create(
+    event = Event(
         instance=instance,
         run=run,
         type=type_,
@@ -142,6 +140,8 @@ def add_event(
         result=result,
         detail=detail,
     )
+    statements.insert(event)
+    return event
 
 
 def due_time(timeout: Duration | None, now: datetime) -> datetime | None:

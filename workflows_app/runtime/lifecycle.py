@@ -24,7 +24,7 @@ from ..models import (
     new_case_number,
 )
 from ..queries import catalog
-from . import branches, clock, webhooks
+from . import branches, clock, statements, webhooks
 from .cancellation import cancel_children
 from .execution import open_for_caller, run_after_commit
 from .guards import add_event, move_instance
@@ -87,7 +87,7 @@ def _create_instance(
 ) -> WorkflowInstance:
     spec = catalog.spec_of(definition)
     plan = engine.begin(spec)
-    instance = WorkflowInstance.objects.create(
+    instance = WorkflowInstance(
         definition=definition,
         case_number=case_number,
         payload=dict(payload),
@@ -98,6 +98,7 @@ def _create_instance(
         started_by=started_by,
         language=language,
     )
+    statements.insert(instance)
     open_for_caller(instance, plan.opens, now=instance.created_at)
     webhooks.record_change(instance, now=instance.created_at, current_steps=_steps(plan.opens))
     return instance

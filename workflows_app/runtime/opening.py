@@ -15,7 +15,7 @@ from ..definitions import MAIN_LANE
 from ..engine import Position, earliest
 from ..models import Event, RunState, ServiceKind, StepRun, WorkflowInstance
 from ..queries import catalog
-from . import asking, notifications, queue
+from . import asking, notifications, queue, statements
 from .assignment import assign, next_task_wake
 from .guards import Claimed, add_event, due_time, lease, redelivery
 
@@ -34,7 +34,7 @@ def open_run(
     run = StepRun(instance=instance, step_id=step_id, lane=lane, created_at=now)
     if step.kind == "parallel":
         run.state, run.started_at = RunState.WAITING, now
-        run.save(force_insert=True)
+        statements.insert(run)
         return run
     kind = ServiceKind.PYTHON if step.kind == "workflow" else catalog.get_service(step.service).kind
     run.due_at = due_time(step.timeout, now)
@@ -52,7 +52,7 @@ def open_run(
     else:
         run.state, run.wake_at = RunState.QUEUED, earliest(now + redelivery(), run.due_at)
         queue.enqueue_run(run.id, 0)
-    run.save(force_insert=True)
+    statements.insert(run)
     if delegated:
         add_event(
             instance,

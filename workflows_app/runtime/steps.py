@@ -15,7 +15,7 @@ from ..definitions import MAIN_LANE
 from ..engine import TransitionNotAllowed, earliest
 from ..models import Event, RunState, Status, StepRun, WorkflowInstance
 from ..queries import catalog, outcomes
-from . import branches, notifications
+from . import branches, notifications, statements
 from .dispatch import Outcome
 from .guards import Claimed, add_event, guarded, jitter, lease, move_instance, touch
 from .opening import open_next, open_positions, open_run
@@ -29,11 +29,15 @@ def claim_run(*, run_id: UUID, attempts: int) -> Claimed | None:
     run = StepRun.objects.select_related("instance").filter(pk=run_id).first()
     if run is None:
         return None
-    taken = StepRun.objects.filter(pk=run_id, state=RunState.QUEUED, attempts=attempts).update(
-        state=RunState.RUNNING,
-        attempts=F("attempts") + 1,
-        started_at=run.started_at or now,
-        wake_at=earliest(now + lease(), run.due_at),
+    taken = statements.update(
+        StepRun,
+        {"pk": run_id, "state": RunState.QUEUED, "attempts": attempts},
+        {
+            "state": RunState.RUNNING,
+            "attempts": F("attempts") + 1,
+            "started_at": run.started_at or now,
+            "wake_at": earliest(now + lease(), run.due_at),
+        },
     )
     if not taken:
         return None
