@@ -40,6 +40,8 @@ run: $(STAMP)
 # Without them that run is SKIPPED, unless HMS_REQUIRE_FULL_CI=1 (.ci/run sets it): then
 # `make test` fails, as do the browser tests without chromium (tests/reachable.py).
 test: $(STAMP)
+	@echo "== Lint and format (ruff)"
+	@$(VENV)/bin/ruff check -q . && $(VENV)/bin/ruff format -q --check .
 	@echo "== Import contracts (layers, a pure core, no cycles)"
 	@set -o pipefail; $(VENV)/bin/lint-imports --no-cache | tail -n +15
 	@echo "== Suite on SQLite + django-q2 ORM broker"

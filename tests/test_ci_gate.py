@@ -57,10 +57,11 @@ def _executable(path: Path, text: str) -> None:
 def test_make_test_exits_non_zero_only_where_the_full_run_is_required(
     tmp_path, required, exit_zero
 ):
-    """The Makefile's own recipe, with stand-ins for the import linter and pytest."""
+    """The Makefile's own recipe, with stand-ins for ruff, the import linter and pytest."""
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     _executable(venv / "bin" / "lint-imports", "#!/bin/sh\necho contracts kept\n")
+    _executable(venv / "bin" / "ruff", "#!/bin/sh\nexit 0\n")
     (venv / ".installed").touch()  # newer than pyproject.toml: no install
     python = tmp_path / "python"
     _executable(
