@@ -93,3 +93,28 @@ class InsertTests(TestCase):
         statements.insert(subscription)
         assert Subscription.objects.filter(pk=subscription.pk).exists()
         assert subscription.pk in [s.pk for s in subscriptions.active_subscriptions()]
+
+
+class AddTests(TestCase):
+    def test_an_amount_added_is_a_parameter_not_a_new_shape(self):
+        from workflows_app.models import ServiceCallCount
+        from workflows_app.runtime import callcounts
+
+        for seconds in (0.001, 0.002, 0.0015):  # one latency bucket
+            callcounts.count_call(service="svc", outcome="done", seconds=seconds)
+        row = ServiceCallCount.objects.get(service="svc", outcome="done")
+        assert (row.count, row.seconds) == (3, pytest.approx(0.0045))
+        shapes = [key for key in statements._PLANS if key[0] is ServiceCallCount]
+        assert len(shapes) == 1
+
+    def test_past_the_limit_of_shapes_new_ones_go_to_the_orm(self):
+        instance = at_review(permit_workflow())
+        saved = dict(statements._PLANS)
+        statements._PLANS.update({("filler", n): ("", ()) for n in range(statements.MAX_SHAPES)})
+        try:
+            changed = statements.update(WorkflowInstance, {"pk": instance.pk}, {"error": {"x": 1}})
+            assert changed == 1 and len(statements._PLANS) == statements.MAX_SHAPES + len(saved)
+        finally:
+            statements._PLANS.clear()
+            statements._PLANS.update(saved)
+        assert WorkflowInstance.objects.get(pk=instance.pk).error == {"x": 1}

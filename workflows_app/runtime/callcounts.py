@@ -8,9 +8,9 @@ is logged and forgotten (docs/metrics.md).
 import logging
 
 from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import F
 
 from ..models import CALL_BUCKETS, INF_BOUND, ServiceCallCount
+from . import statements
 
 log = logging.getLogger(__name__)
 
@@ -32,5 +32,5 @@ def count_call(*, service: str, outcome: str, seconds: float) -> None:
 
 
 def _add(key: dict, seconds: float) -> bool:
-    rows = ServiceCallCount.objects.filter(**key)
-    return bool(rows.update(count=F("count") + 1, seconds=F("seconds") + seconds))
+    changes = {"count": statements.Add(1), "seconds": statements.Add(seconds)}
+    return bool(statements.update(ServiceCallCount, key, changes))

@@ -17,7 +17,7 @@ filter other than `column=value` is handed to the ORM unchanged.
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Expression, Model
+from django.db.models import Expression, F, Model
 from django.db.models.sql.subqueries import UpdateQuery
 
 _PLANS: dict[tuple, tuple[str, tuple]] = {}
@@ -34,21 +34,35 @@ class _Slot(Expression):
         return "%s", [self]
 
 
+class Add:
+    """A change that adds `amount` to the column (`F(column) + amount`), the amount being a
+    parameter of each call rather than part of the statement's shape."""
+
+    def __init__(self, amount: int | float) -> None:
+        self.amount = amount
+
+
+MAX_SHAPES = 256  # a caller whose shapes never repeat is sent to the ORM, not remembered
+
+
 def update(model: type[Model], where: dict[str, Any], changes: dict[str, Any]) -> int:
-    """`model.objects.filter(**where).update(**changes)`: the number of rows changed."""
+    """`model.objects.filter(**where).update(**changes)`: the number of rows changed.
+    A change may be `Add(amount)`: the column plus that amount."""
     if any("__" in name for name in where):
-        return model._base_manager.filter(**where).update(**changes)
+        return model._base_manager.filter(**where).update(**_as_orm(changes))
     key = (
         model,
         connection.vendor,
         tuple(sorted((name, value is None) for name, value in where.items())),
         tuple(
-            (name, repr(value) if _is_expression(value) else None)
+            (name, repr(value) if _is_expression(value) else isinstance(value, Add))
             for name, value in changes.items()
         ),
     )
-    plan = _PLANS.get(key) or _plan(key, model, where, changes)
-    sql, slots = plan
+    plan = _PLANS.get(key)
+    if plan is None and len(_PLANS) >= MAX_SHAPES:
+        return model._base_manager.filter(**where).update(**_as_orm(changes))
+    sql, slots = plan or _plan(key, model, where, changes)
     params = [
         _value(model, slot, where, changes) if isinstance(slot, _Slot) else slot for slot in slots
     ]
@@ -72,17 +86,30 @@ def _plan(key: tuple, model, where: dict, changes: dict) -> tuple[str, tuple]:
         name: None if value is None else _Slot(f"where:{name}", _field(model, name))
         for name, value in where.items()
     }
-    marked_changes = {
-        name: value if _is_expression(value) else _Slot(f"set:{name}", _field(model, name))
-        for name, value in changes.items()
-    }
+    marked_changes = {name: _marked(model, name, value) for name, value in changes.items()}
     _, slots = _compiled(model, marked_where, marked_changes)
-    sql, params = _compiled(model, where, changes)
+    sql, params = _compiled(model, where, _as_orm(changes))
     filled = [_value(model, s, where, changes) if isinstance(s, _Slot) else s for s in slots]
     if len(filled) != len(params) or not all(map(_same, filled, params)):
         raise AssertionError(f"statements: the plan of {key!r} does not match Django's")
     _PLANS[key] = (sql, tuple(slots))
     return _PLANS[key]
+
+
+def _marked(model, name: str, value: Any) -> Any:
+    if _is_expression(value):
+        return value
+    if isinstance(value, Add):
+        return F(name) + _Slot(f"add:{name}", _field(model, name))
+    return _Slot(f"set:{name}", _field(model, name))
+
+
+def _as_orm(changes: dict[str, Any]) -> dict[str, Any]:
+    """The changes as the ORM takes them (`Add(n)` as `F(column) + n`)."""
+    return {
+        name: F(name) + value.amount if isinstance(value, Add) else value
+        for name, value in changes.items()
+    }
 
 
 def _field(model, name: str):
@@ -103,6 +130,8 @@ def _value(model, slot: _Slot, where: dict, changes: dict) -> Any:
     if kind == "where":
         return field.get_db_prep_value(field.get_prep_value(where[name]), connection, prepared=True)
     value = changes[name]
+    if kind == "add":
+        return field.get_db_prep_save(value.amount, connection=connection)
     if hasattr(value, "prepare_database_save"):
         value = value.prepare_database_save(field)
     return field.get_db_prep_save(value, connection=connection)
