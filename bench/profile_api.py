@@ -36,7 +36,7 @@ START_BODY = '{"workflowId": "building-permit", "payload": {"applicant": "Ada"}}
 def prepare(count: int) -> tuple[str, list[WorkflowInstance]]:
     call_command("migrate", verbosity=0, interactive=False)
     if not Service.objects.filter(name="validationSvc").exists():
-        make_seed_services("http")
+        make_seed_services()  # a python validation, as the bench's HTTP figures have
     if not WorkflowDefinition.objects.filter(key="building-permit").exists():
         make_definition()
     definition = WorkflowDefinition.objects.filter(key="building-permit").latest("version")

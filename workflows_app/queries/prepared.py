@@ -17,6 +17,7 @@ drift from its queryset.
 """
 
 import copy
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,7 @@ class Prepared:
     ) -> None:
         self.build, self.prepare, self.sample = build, prepare, sample
         self._compiled: dict[str, _Compiled] = {}
+        self._local = threading.local()
 
     def __call__(self, *args: Any) -> list[Model | dict]:
         """The queryset's objects (or its values() dicts) for these arguments, from the SQL
@@ -54,12 +56,25 @@ class Prepared:
         compiler.connection = connection  # this thread's, not the one it was compiled on
         params = tuple(self.prepare(connection, *args))
         compiler.as_sql = lambda *_, **__: (compiled.sql, params)
+        converters = self._converters(compiled, compiler)
+        compiler.get_converters = lambda _expressions: converters
         query = copy.copy(compiled.queryset.query)
         query.get_compiler = lambda *_, **__: compiler
         shape = compiled.queryset
         queryset = type(shape)(model=shape.model, query=query, using=shape.db)
         queryset._iterable_class, queryset._fields = shape._iterable_class, shape._fields
         return list(shape._iterable_class(queryset))
+
+    def _converters(self, compiled: _Compiled, compiler: SQLCompiler) -> dict:
+        """The columns' converters (from database values to Python's), worked out once per
+        thread, so with this thread's connection, as Django would per query."""
+        known = getattr(self._local, "converters", None)
+        if known is None:
+            known = self._local.converters = {}
+        if compiled.sql not in known:
+            columns = [column for column, *_ in compiler.select[0 : compiler.col_count]]
+            known[compiled.sql] = compiler.get_converters(columns)
+        return known[compiled.sql]
 
     def _compile(self) -> _Compiled:
         queryset = self.build(*self.sample)
