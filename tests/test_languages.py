@@ -2,6 +2,8 @@
 definitions, the switch, Accept-Language, the start's `language`, emails in the application's
 language, and the staff pages rendering with a Spanish preference."""
 
+from datetime import timedelta
+
 import pytest
 from django.contrib import admin
 from django.core import mail
@@ -209,6 +211,17 @@ class SwitchTests(TestCase):
             f"%-d de {month} de %Y, %H:%M"
         )
         assert expected in text
+
+    def test_numbers_and_durations_are_written_the_spanish_way(self):
+        from django.template.defaultfilters import filesizeformat
+        from django.utils.timesince import timesince
+
+        moment = localtime(self.instance.created_at)
+        with translation.override("es"):
+            assert filesizeformat(1536 * 1024) == "1,5\xa0MB"  # a document's size
+            assert timesince(moment - timedelta(days=14), moment) == "2\xa0semanas"
+        with translation.override("en"):
+            assert filesizeformat(1536 * 1024) == "1.5\xa0MB"
 
 
 class StaffPagesInSpanishTests(TestCase):
