@@ -23,6 +23,7 @@ from tests.system.harness import (  # noqa: F401 - the bench's names for the sha
     manage,
     spawn,
     start_gunicorn,
+    start_runserver,
     start_qcluster,
     stop,
     stop_servers_on_sigterm,

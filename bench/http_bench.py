@@ -146,19 +146,42 @@ def hload(
     }
 
 
-def measure(env: dict, info: dict, *, rounds: int, seconds: float, log: Path) -> dict:
-    """Interleaved rounds over every endpoint; raw samples, CPU shares and peak RSS."""
+# What runserver is measured on (the full bench only): the polled and the written paths.
+RUNSERVER_ENDPOINTS = ("one_row", "start", "status", "status_304", "status_first", "tracker")
+
+
+def measure(
+    env: dict,
+    info: dict,
+    *,
+    rounds: int,
+    seconds: float,
+    log: Path,
+    runserver: bool = False,
+) -> dict:
+    """Interleaved rounds over every endpoint (gunicorn), or over RUNSERVER_ENDPOINTS
+    (`manage.py runserver`, threaded, as `make run` serves); raw samples, CPU shares and
+    peak RSS."""
     port = common.free_port()
-    server = common.start_gunicorn(env=env, port=port, log_path=log, workers=2, threads=1)
-    samples: dict[str, list] = {name: [] for name in endpoints(info)}
+    if runserver:
+        server = common.start_runserver(env=env, port=port, log_path=log)
+    else:
+        server = common.start_gunicorn(env=env, port=port, log_path=log, workers=2, threads=1)
+    chosen = {
+        name: endpoint
+        for name, endpoint in endpoints(info).items()
+        if not runserver or name in RUNSERVER_ENDPOINTS
+    }
+    samples: dict[str, list] = {name: [] for name in chosen}
     read_so_far = dict.fromkeys(FIRST_READS, 0)
     try:
-        workers = [p for p in _group_members(server.pid) if p != server.pid]
-        for name, (path, _script) in endpoints(info).items():  # warm every worker's caches
+        members = [p for p in _group_members(server.pid) if p != server.pid]
+        workers = [server.pid] if runserver else members  # runserver serves in its own process
+        for name, (path, _script) in chosen.items():  # warm every worker's caches
             for _ in range(1 if name in SLOW else 4):
                 common.wait_http(f"http://127.0.0.1:{port}{path}", timeout=120)
         for _ in range(rounds):
-            for name, (path, body) in endpoints(info).items():
+            for name, (path, body) in chosen.items():
                 _settle(workers)
                 url = f"http://127.0.0.1:{port}{path}"
                 headers = _headers(name, url, info["token"])
@@ -177,7 +200,7 @@ def measure(env: dict, info: dict, *, rounds: int, seconds: float, log: Path) ->
                 sample["server_cpu_share"] = (sum(map(cpu_seconds, workers)) - cpu_before) / elapsed
                 sample["wrk_cpu_share"] = sample.pop("wrk_cpu_s") / elapsed
                 samples[name].append(sample)
-        peak = peak_rss_mib(server.pid, exclude_leader=True)
+        peak = peak_rss_mib(server.pid, exclude_leader=not runserver)
     finally:
         common.stop(server)
     return {"samples": samples, "web_peak_mib": peak}

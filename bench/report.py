@@ -68,8 +68,12 @@ def rows(results: dict) -> list[Row]:
             )
             continue
         found += _engine_rows(BACKENDS[backend], runs["engine"], backend)
-        if "http" in runs:  # no wrk, no HTTP figures
+        if "http" in runs:  # no C compiler, no HTTP figures
             found += _http_rows(BACKENDS[backend], runs["http"])
+            if "runserver" in runs["http"]:
+                found += _http_rows(
+                    BACKENDS[backend], runs["http"]["runserver"], server="runserver"
+                )
     return found
 
 
@@ -221,8 +225,10 @@ def _latency_ratio(ours: float, samples: dict) -> str:
     return f"{ours / median(found):.2f}×" if found else ""
 
 
-def _http_rows(name: str, http: dict) -> list[Row]:
+def _http_rows(name: str, http: dict, *, server: str = "gunicorn") -> list[Row]:
+    """The HTTP rows of one server; the idle sweep and the worker's memory with gunicorn's."""
     s = http["samples"]
+    where = ", runserver" if server == "runserver" else ""
     base = median([x["rps"] for x in s["one_row"]])
     base_p99 = median([x["p99_ms"] for x in s["one_row"]])
     targets = {
@@ -254,7 +260,7 @@ def _http_rows(name: str, http: dict) -> list[Row]:
         ratios = round_ratios([x["rps"] for x in s[key]], [x["rps"] for x in s["one_row"]])
         found.append(
             Row(
-                f"{labels[key]} (req/s, p99)",
+                f"{labels[key]} (req/s, p99{where})",
                 name,
                 f"{rps:.{0 if rps >= 10 else 2}f} req/s, p99 {p99:.1f} ms"
                 + (f", {errors} errors" if errors else ""),
@@ -264,6 +270,8 @@ def _http_rows(name: str, http: dict) -> list[Row]:
                 check_rounds(ratios, target),
             )
         )
+    if server == "runserver":
+        return found
     info = http["info"]
     found.append(
         Row(

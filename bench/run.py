@@ -92,7 +92,12 @@ def http(env: dict, quick: bool, name: str) -> dict:
     info = python_step("bench.bigdb", "info", env=env)
     size = HTTP["quick" if quick else "full"]
     log = RESULTS / f"gunicorn-{name}.log"
-    return {"info": info, **http_bench.measure(env, info, log=log, **size)}
+    found = {"info": info, **http_bench.measure(env, info, log=log, **size)}
+    if not quick:  # the full bench also measures the server `make run` starts
+        progress(f"{name}: HTTP figures (manage.py runserver, threaded; the same clients)")
+        log = RESULTS / f"runserver-{name}.log"
+        found["runserver"] = http_bench.measure(env, info, log=log, runserver=True, **size)
+    return found
 
 
 def sqlite_runs(quick: bool, instances: int) -> dict:

@@ -862,6 +862,12 @@ class ServicesTests(SimpleTestCase):
             == "url 'ftp://files.example' must be an http:// or https:// URL with a host"
         )
 
+    def test_a_file_url_is_refused_like_any_other_scheme(self):
+        problem = service_problem({"kind": "http", "url": "file:///etc/passwd"})
+        assert problem.message == (
+            "url 'file:///etc/passwd' must be an http:// or https:// URL with a host"
+        )
+
     def test_an_http_timeout_must_be_wall_clock_time(self):
         problem = service_problem({"kind": "http", "url": "http://a", "timeout": "1 working day"})
         assert (problem.field, problem.message) == (

@@ -1,4 +1,5 @@
-"""Public pages for citizens: the tracker of one application, and the form that finds it.
+"""Public pages for citizens: the tracker of one application (the form that finds it is
+web/track_find.py).
 
 The tracker shows the steps of the definition and their state, never the payload, comments
 or who works on it. While the instance runs, its `step-list` partial polls itself; a poll
@@ -8,14 +9,12 @@ nothing; a poll that finds the instance ended gets the final partial, without a 
 django-htmx's 286 "stop polling".
 """
 
-import math
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.timesince import timesince
@@ -26,19 +25,15 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 from django_htmx.middleware import HtmxDetails
 
-from ..models import StepRun, WorkflowInstance, case_number_key
+from ..models import StepRun, WorkflowInstance
 from ..queries import catalog, outcomes, progress, revisions, stats
 from ..runtime import notifications
 from . import conditional, rendered, timeline
-from .ratelimit import client_ip
 from .request_display import request_context
-from .throttle import CASE_LOOKUPS
 
 TRACK = "workflows_app/track.html"
-FIND = "workflows_app/track_find.html"
 POLL_SECONDS = 5
 NOSCRIPT_REFRESH_SECONDS = 20  # without JavaScript the page reloads itself, more gently
-QUERY_MAX = 300
 
 STATE_LABELS = {
     "done": _("Done"),
@@ -193,37 +188,6 @@ def poll_answer(request: HtmxHttpRequest, instance, context: dict) -> HttpRespon
     return conditional.tagged(response, context["etag"], conditional.VARY_PAGE)
 
 
-@require_GET
-@never_cache
-def track_find(request: HttpRequest) -> HttpResponse:
-    query = request.GET.get("q", "")[:QUERY_MAX].strip()
-    if query and (wait := CASE_LOOKUPS.wait(client_ip(request))):
-        return too_many_lookups(wait)
-    instance = find_instance(query) if query else None
-    if instance is not None:
-        return redirect(instance.tracker_url)
-    if query:
-        CASE_LOOKUPS.count(client_ip(request))  # misses count: guessing is mostly missing
-    error = _("We could not find an application with that reference.") if query else ""
-    return render(request, FIND, {"query": query, "error": error})
-
-
-def too_many_lookups(wait: int) -> HttpResponse:
-    """429 in plain words, with Retry-After in seconds."""
-    minutes = max(1, math.ceil(wait / 60))
-    response = HttpResponse(
-        _(
-            "Too many searches from your address found nothing. Try again in %(minutes)d "
-            "minute(s), or use the link from your confirmation email."
-        )
-        % {"minutes": minutes},
-        status=429,
-        content_type="text/plain; charset=utf-8",
-    )
-    response["Retry-After"] = str(wait)
-    return response
-
-
 def not_found(request: HttpRequest) -> HttpResponse:
     return render(request, "404.html", status=404)
 
@@ -310,17 +274,3 @@ def _estimate(
         return None
     expected = (view.started_at or view.run.created_at) + typical
     return Estimate(typical=timesince(now - typical, now), expected=expected, late=expected < now)
-
-
-_UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}", re.I)
-
-
-def find_instance(text: str) -> WorkflowInstance | None:
-    """The instance a tracking link (or its id) or a case number names: BP-2026-7KQ3MX (typed
-    in any case, O for 0 and l for 1 forgiven) or an old BP-2026-000042."""
-    if match := _UUID.search(text):
-        return progress.instance_by_uuid(match.group())
-    key = case_number_key(text)
-    if key is None:
-        return None
-    return WorkflowInstance.objects.filter(case_number=key).first()

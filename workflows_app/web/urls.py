@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import path, re_path
 
-from . import api, front, inbox, respond, task_actions, tracker
+from . import api, front, inbox, respond, task_actions, track_find, tracker
 from . import board as board_views
 from . import reports as report_views
 from .health import healthz
@@ -23,7 +23,7 @@ urlpatterns = [
     re_path(r"^api/", api.not_found),
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics, name="metrics"),
-    path("track/", tracker.track_find, name="track-find"),
+    path("track/", track_find.track_find, name="track-find"),
     path("track/<str:instance_id>/", tracker.track, name="track"),
     path("track/<str:instance_id>/new-link", respond.new_link, name="track-new-link"),
     path("track/<str:instance_id>/respond/<str:token>/", respond.respond, name="track-respond"),
