@@ -1,6 +1,7 @@
 """Documents and requests to the applicant through the API (CONTRACT §3, docs/api.md)."""
 
 from pathlib import Path
+from unittest.mock import patch
 
 from django.conf import settings
 from django.test import override_settings
@@ -65,6 +66,17 @@ class UploadTests(DocumentApiCase):
             "detail": "the file is of a type we cannot accept; send pdf, png or jpg",
         }
         assert CaseDocument.objects.count() == 1 and len(stored_files()) == 1
+
+    def test_a_database_failure_after_the_file_is_written_leaves_no_file_and_no_row(self):
+        from django.db import DatabaseError
+
+        broken = patch(
+            "workflows_app.runtime.documents.add_event", side_effect=DatabaseError("disk full")
+        )
+        with broken, self.assertLogs("workflows_app.web.api", "ERROR"):
+            response = self.upload(token=self.token)
+        assert response.json()["error"] == "server_error"  # logged, and said so in JSON
+        assert CaseDocument.objects.count() == 0 and stored_files() == []
 
     @override_settings(HMS_MAX_UPLOAD="2KB")
     def test_a_file_over_hms_max_upload_is_413_and_leaves_nothing(self):

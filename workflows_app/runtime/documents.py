@@ -89,19 +89,24 @@ def store(
         sha256=_sha256(upload),
         uploaded_by=uploaded_by,
     )
-    # Saved first: a failure here leaves no row; a rolled-back row's file goes in `discard`.
+    # Saved first: a failure here leaves no row. A failure in the writes below removes the
+    # file before it goes on; a row rolled back later has its file removed by `discard`.
     document.path = document_storage().save(f"{instance.uuid}/{document.pk}", upload)
-    touch(instance.pk)  # documents show in the status answer: its ETag changes
-    document.save(force_insert=True)
-    add_event(
-        instance,
-        None,
-        Event.Type.DOCUMENT_ADDED,
-        step=step,
-        actor=uploaded_by,
-        document_id=str(document.pk),
-        name=document.name,
-    )
+    try:
+        touch(instance.pk)  # documents show in the status answer: its ETag changes
+        document.save(force_insert=True)
+        add_event(
+            instance,
+            None,
+            Event.Type.DOCUMENT_ADDED,
+            step=step,
+            actor=uploaded_by,
+            document_id=str(document.pk),
+            name=document.name,
+        )
+    except BaseException:
+        discard([document])
+        raise
     return document
 
 
