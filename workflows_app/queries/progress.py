@@ -59,6 +59,13 @@ def instance_with_runs(
     return instance, runs
 
 
+def run_with_instance(run_id: UUID | str) -> StepRun | None:
+    """The step run with this id, with its instance (one query, compiled once per process:
+    every step a worker claims and every answer to a task starts here)."""
+    found = _RUN_WITH_INSTANCE(run_id)
+    return found[0] if found else None
+
+
 def _runs_with_instance(key: UUID):
     return (
         StepRun.objects.filter(instance__uuid=key)
@@ -75,6 +82,11 @@ def _pk_parameter(connection, instance: WorkflowInstance) -> list:
     return [instance.pk]
 
 
+_RUN_WITH_INSTANCE = Prepared(
+    lambda run_id: StepRun.objects.select_related("instance").filter(pk=run_id),
+    prepare=lambda connection, run_id: [StepRun._meta.pk.get_db_prep_value(run_id, connection)],
+    sample=(UUID(int=1),),
+)
 _RUNS_WITH_INSTANCE = Prepared(_runs_with_instance, prepare=_uuid_parameter, sample=(UUID(int=1),))
 
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from ..engine import REFUSAL, TransitionNotAllowed
 from ..models import RunState, ServiceKind, StepRun, WorkflowInstance
-from ..queries import catalog
+from ..queries import catalog, progress
 from . import branches
 from .execution import run_after_commit
 from .steps import finish_run, plan_move, record_late_answer
@@ -55,7 +55,9 @@ def complete_task(
     reassigned in between.
     """
     now = timezone.now()
-    run = seen or StepRun.objects.select_related("instance").get(pk=run_id)
+    run = seen or progress.run_with_instance(run_id)
+    if run is None:
+        raise StepRun.DoesNotExist(f"no step run {run_id}")
     reason, note = reason.strip(), note.strip()
     check_decision(run, result, reason=reason, note=note)
     instance = run.instance

@@ -14,8 +14,7 @@ from .. import engine
 from ..definitions import MAIN_LANE
 from ..engine import TransitionNotAllowed, earliest
 from ..models import Event, RunState, Status, StepRun, WorkflowInstance
-from ..queries import catalog, outcomes
-from ..queries.prepared import Prepared
+from ..queries import catalog, outcomes, progress
 from . import branches, notifications, statements
 from .dispatch import Outcome
 from .guards import Claimed, add_event, guarded, jitter, lease, move_instance, touch
@@ -24,22 +23,12 @@ from .opening import open_next, open_positions, open_run
 __all__ = ["claim_run", "fail_step", "finish_run", "open_next", "open_run", "record_outcome"]
 
 
-# The run with its instance, compiled once per process (queries/prepared.py): every step a
-# worker takes starts here.
-_RUN_WITH_INSTANCE = Prepared(
-    lambda run_id: StepRun.objects.select_related("instance").filter(pk=run_id),
-    prepare=lambda connection, run_id: [StepRun._meta.pk.get_db_prep_value(run_id, connection)],
-    sample=(UUID(int=1),),
-)
-
-
 def claim_run(*, run_id: UUID, attempts: int) -> Claimed | None:
     """Take a queued run for this worker; None when another worker has it or it moved on."""
     now = timezone.now()
-    found = _RUN_WITH_INSTANCE(run_id)
-    if not found:
+    run = progress.run_with_instance(run_id)
+    if run is None:
         return None
-    run = found[0]
     taken = statements.update(
         StepRun,
         {"pk": run_id, "state": RunState.QUEUED, "attempts": attempts},
