@@ -1,10 +1,12 @@
 """Documents and requests to the applicant through the API (CONTRACT §3, docs/api.md)."""
 
+from datetime import timedelta
 from pathlib import Path
 from unittest.mock import patch
 
 from django.conf import settings
 from django.test import override_settings
+from django.utils import timezone
 
 from tests.factories import make_token, start
 from tests.requests_to_applicant import PDF, PNG, pdf, request_workflow
@@ -200,6 +202,16 @@ class AnswerThroughTheApiTests(DocumentApiCase):
         again = self.answer({"sitePlan": document_id})
         assert again.status_code == 409
         assert again.json()["error"] == "conflict"
+
+    def test_while_the_deadline_runs_each_read_counts_its_seconds_afresh(self):
+        document_id = self.upload(token=self.token).json()["documentId"]
+        self.answer({"sitePlan": document_id})  # the deadline runs again
+        url = status_url(self.instance)
+        first = self.get(url, token=self.token).json()["deadline"]["remainingSeconds"]
+        later = timezone.now() + timedelta(seconds=10)
+        with patch("workflows_app.web.serializers.timezone.now", return_value=later):
+            again = self.get(url, token=self.token).json()["deadline"]["remainingSeconds"]
+        assert first - again >= 9  # not the document kept from the first read
 
     def test_the_status_shows_the_deadline_paused_then_running(self):
         deadline = self.get(status_url(self.instance), token=self.token).json()["deadline"]

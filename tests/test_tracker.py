@@ -4,7 +4,9 @@ import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from django.db import connection
 from django.test import Client, TestCase
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.browser.scenarios import (
@@ -215,6 +217,9 @@ class TrackerPageTests(TestCase):
         assert "Approved" in self.client.get(instance.tracker_url).content.decode()
         other = self.client.get(f"{instance.tracker_url}?from=email").content.decode()
         assert f'name="next" value="{instance.tracker_url}?from=email"' in other
+        with CaptureQueriesContext(connection) as queries:  # such an address is never kept
+            self.client.get(f"{instance.tracker_url}?from=email")
+        assert len(queries) > 1
 
 
 class TrackerLiveTests(TestCase):

@@ -72,8 +72,13 @@ def spec_of(item: WorkflowInstance | WorkflowDefinition) -> WorkflowSpec:
 def latest_definition(key: str, *, for_update: bool = False) -> WorkflowDefinition | None:
     """The newest published version of workflow `key` (the one new instances start on);
     `for_update` locks it, so two publishers of one workflow take turns."""
-    rows = WorkflowDefinition.objects.filter(key=key).order_by("-version")
+    rows = _versions(key)
     return (rows.select_for_update() if for_update else rows).first()
+
+
+def _versions(key: str):
+    """Every published version of workflow `key`, the newest first."""
+    return WorkflowDefinition.objects.filter(key=key).order_by("-version")
 
 
 def latest_for_start(
@@ -88,7 +93,7 @@ def latest_for_start(
 
 
 def _newest(key: str, token_hash: str | None = None):
-    rows = WorkflowDefinition.objects.filter(key=key).order_by("-version")
+    rows = _versions(key)
     if token_hash is not None:
         rows = rows.annotate(**revisions.token_columns(token_hash))
     return rows.values("pk", *rows.query.annotations)[:1]

@@ -12,11 +12,13 @@ queryset would.
 Only the SQL text and the compiler's column lists are shared; each call uses its own thread's
 connection. `prepare` turns the call's arguments into the query's parameters as the ORM does
 (`get_db_prep_value`); at compile time the sample's parameters must equal what the ORM
-produced, otherwise the shape is refused as unsuitable, so a prepared query cannot silently
-drift from its queryset.
+produced, and the queryset must need nothing but its query and iterable class (no
+prefetching, known related objects or hints); otherwise the ORM runs it on every call, with a
+warning logged once, so a prepared query cannot silently drift from its queryset.
 """
 
 import copy
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +27,9 @@ from typing import Any
 from django.db import connection
 from django.db.models import Model, QuerySet
 from django.db.models.sql.compiler import SQLCompiler
+
+log = logging.getLogger(__name__)
+_ORM = "orm"  # a shape the ORM runs on every call (see the module docstring)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,13 +50,15 @@ class Prepared:
         sample: tuple,
     ) -> None:
         self.build, self.prepare, self.sample = build, prepare, sample
-        self._compiled: dict[str, _Compiled] = {}
+        self._compiled: dict[str, _Compiled | str] = {}
         self._local = threading.local()
 
     def __call__(self, *args: Any) -> list[Model | dict]:
         """The queryset's objects (or its values() dicts) for these arguments, from the SQL
         compiled once."""
         compiled = self._compiled.get(connection.vendor) or self._compile()
+        if compiled is _ORM:
+            return list(self.build(*args))
         compiler = copy.copy(compiled.compiler)
         compiler.connection = connection  # this thread's, not the one it was compiled on
         params = tuple(self.prepare(connection, *args))
@@ -76,15 +83,34 @@ class Prepared:
             known[compiled.sql] = compiler.get_converters(columns)
         return known[compiled.sql]
 
-    def _compile(self) -> _Compiled:
+    def _compile(self) -> "_Compiled | str":
         queryset = self.build(*self.sample)
         compiler = queryset.query.get_compiler(using=queryset.db)
         sql, params = compiler.as_sql()
         expected = tuple(self.prepare(connection, *self.sample))
-        if tuple(params) != expected:
-            raise ValueError(
-                f"prepared query: the ORM's parameters {params!r} are not {expected!r}"
+        if not _plain(queryset):
+            log.warning("prepared query: %r prefetches or carries hints; the ORM runs it", sql)
+            compiled = _ORM
+        elif tuple(params) != expected:
+            log.warning(
+                "prepared query: the ORM's parameters %r are not %r; the ORM runs it",
+                params,
+                expected,
             )
-        compiled = _Compiled(sql, compiler, queryset)
+            compiled = _ORM
+        else:
+            compiled = _Compiled(sql, compiler, queryset)
         self._compiled[connection.vendor] = compiled
         return compiled
+
+
+def _plain(queryset: QuerySet) -> bool:
+    """Whether a call can rebuild the queryset from its query and iterable class alone (no
+    prefetching, known related objects, hints or fetch mode of its own)."""
+    fresh = type(queryset)(model=queryset.model)
+    return (
+        not queryset._prefetch_related_lookups
+        and not queryset._known_related_objects
+        and not queryset._hints
+        and getattr(queryset, "_fetch_mode", None) is getattr(fresh, "_fetch_mode", None)
+    )

@@ -7,7 +7,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 
 from .. import engine
 from ..definitions import Duration
@@ -47,7 +46,7 @@ def touch(instance_id: int) -> None:
     Inside a transaction call it before writing the run (the instance row is locked first,
     as everywhere); outside one, after (a reader then never caches a new revision with the
     old content)."""
-    statements.update(WorkflowInstance, {"pk": instance_id}, {"revision": F("revision") + 1})
+    statements.update(WorkflowInstance, {"pk": instance_id}, {"revision": statements.Add(1)})
 
 
 def guarded(
@@ -102,7 +101,7 @@ def move_instance(
         "current_step": move.step or "",
         "updated_at": now,
     }
-    bump = {"revision": F("revision") + 1}  # folded into this UPDATE: no statement of its own
+    bump = {"revision": statements.Add(1)}  # folded into this UPDATE: no statement of its own
     if context is not None:
         changes["context"] = context
     if decision is not None:

@@ -6,7 +6,6 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -34,7 +33,7 @@ def claim_run(*, run_id: UUID, attempts: int) -> Claimed | None:
         {"pk": run_id, "state": RunState.QUEUED, "attempts": attempts},
         {
             "state": RunState.RUNNING,
-            "attempts": F("attempts") + 1,
+            "attempts": statements.Add(1),
             "started_at": run.started_at or now,
             "wake_at": earliest(now + lease(), run.due_at),
         },

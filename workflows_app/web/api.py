@@ -195,7 +195,8 @@ def status(request: HttpRequest, instance_id: str) -> HttpResponse:
         document = without_people(document)
     tag = status_etag(instance.revision, instance.status, instance.deadline_at, private=private)
     body = JsonResponse(document).content
-    rendered.keep(instance.uuid, tag, body)
+    if instance.is_finished or instance.deadline_at is None:
+        rendered.keep(instance.uuid, tag, body)  # not while a deadline's seconds run down
     return status_response(body, tag)
 
 

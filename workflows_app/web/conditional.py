@@ -126,18 +126,26 @@ def seen_revision(request: HttpRequest) -> int | None:
     return int(seen[16:], 16) if re.fullmatch(r"[0-9a-f]{17,32}", seen) else None
 
 
+def page_state(instance_id: str) -> tuple[UUID, revisions.PollState] | None:
+    """The tracker's instance by its public id, and its revision and status (one query);
+    None for a malformed or unknown id. Anyone with the link may read the tracker, so no
+    token is checked."""
+    key = public_id(instance_id)
+    state = revisions.poll_state(key, token_hash=None) if key else None
+    return (key, state) if state else None
+
+
 def unchanged_page(request: HttpRequest, instance_id: str) -> HttpResponse | None:
     """For a poll of a running instance whose rendering still holds: 304 (If-None-Match) or
-    204 (`seen`, which htmx also leaves unswapped); None otherwise. Anyone with the link may
-    read the tracker, so no token is checked."""
-    key = public_id(instance_id)
+    204 (`seen`, which htmx also leaves unswapped); None otherwise."""
     seen = request.GET.get("seen")
-    if key is None or not (seen or request.headers.get("If-None-Match")):
+    if not (seen or request.headers.get("If-None-Match")):
         return None
-    state = revisions.poll_state(key, token_hash=None)
-    if state is None or state.status != Status.RUNNING:
+    found = page_state(instance_id)
+    if found is None or found[1].status != Status.RUNNING:
         return None  # an ended instance gets its final step list, which stops the polling
-    tag = etag(revision=state.revision, clock=True, private=False)
+    state = found[1]
+    tag = page_tag(state.revision, state.status)
     if matches(request, tag):
         return not_modified(tag, VARY_PAGE)
     if seen == seen_token(tag, state.revision):

@@ -9,6 +9,7 @@ nothing; a poll that finds the instance ended gets the final partial, without a 
 django-htmx's 286 "stop polling".
 """
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,7 +27,7 @@ from django_htmx.http import HttpResponseStopPolling
 from django_htmx.middleware import HtmxDetails
 
 from ..models import StepRun, WorkflowInstance
-from ..queries import catalog, outcomes, progress, revisions, stats
+from ..queries import catalog, outcomes, progress, stats
 from ..runtime import notifications
 from . import conditional, rendered, timeline
 from .request_display import request_context
@@ -146,33 +147,41 @@ def track(request: HtmxHttpRequest, instance_id: str) -> HttpResponse:
 
 
 # The page is kept with this in place of the CSRF token of its forms (the language switch, the
-# applicant's answer): each request gets its own (web/rendered.py).
-CSRF_PLACEHOLDER = "hms-csrf-token-placeholder"
+# applicant's answer): each request gets its own (web/rendered.py). Random per process, so no
+# address can carry it into a page.
+CSRF_PLACEHOLDER = f"hms-csrf-{secrets.token_hex(16)}"
+# What a kept page may vary on besides its ETag: the notice after a new link was asked for.
+LINK_NOTICES = ("", "sent", "later")
 
 
 def page(request: HttpRequest, instance: WorkflowInstance, context: dict) -> HttpResponse:
     """The whole tracker page, kept for the next reader of the same revision, language and
-    address (web/rendered.py)."""
-    extra = {"link_sent": request.GET.get("link", ""), "csrf_token": CSRF_PLACEHOLDER}
+    notice (web/rendered.py); an address with any other query is rendered, never kept."""
+    link_sent = request.GET.get("link", "")
+    key = _page_key(context["etag"], request)
+    if key is None:
+        return render(request, TRACK, {**context, "link_sent": link_sent})
+    extra = {"link_sent": link_sent, "csrf_token": CSRF_PLACEHOLDER}
     body = render_to_string(TRACK, {**context, **extra}, request).encode()
-    rendered.keep(instance.uuid, _page_key(context["etag"], request), body)
+    rendered.keep(instance.uuid, key, body)
     return _with_csrf_token(body, request)
 
 
 def kept_page(request: HttpRequest, instance_id: str) -> HttpResponse | None:
     """The page as this process last rendered it, if the instance has not changed since
     (one query: its revision); None otherwise."""
-    key = progress.public_id(instance_id)
-    state = revisions.poll_state(key, token_hash=None) if key else None
-    if state is None:
-        return None
-    tag = conditional.page_tag(state.revision, state.status)
-    body = rendered.body_for(key, _page_key(tag, request))
+    found = conditional.page_state(instance_id)
+    key = found and _page_key(conditional.page_tag(found[1].revision, found[1].status), request)
+    body = rendered.body_for(found[0], key) if key else None
     return None if body is None else _with_csrf_token(body, request)
 
 
-def _page_key(tag: str, request: HttpRequest) -> str:
-    return f"page {tag} {request.get_full_path()}"
+def _page_key(tag: str, request: HttpRequest) -> str | None:
+    """The kept page's key, or None for an address whose query the page is not kept for."""
+    notice = request.GET.get("link", "")
+    if set(request.GET) - {"link"} or notice not in LINK_NOTICES:
+        return None
+    return f"page {tag} {request.path} {notice}"
 
 
 def _with_csrf_token(body: bytes, request: HttpRequest) -> HttpResponse:
