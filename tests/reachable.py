@@ -10,10 +10,13 @@ cannot go green by skipping.
 
 import os
 import sys
+from pathlib import Path
 
 import dj_database_url
-import psycopg
-import redis
+
+# Run as a script by the Makefile: the project's root on the path, for the shared check.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.system.stores import unreachable  # noqa: E402
 
 RUN, FAIL, SKIP = 0, 1, 3
 
@@ -22,23 +25,8 @@ def problem(database_url: str, redis_url: str) -> str:
     """Why the PostgreSQL + Redis pass cannot run, or "" when it can."""
     if not database_url or not redis_url:
         return "set TEST_DATABASE_URL and TEST_REDIS_URL to run it"
-    db = dj_database_url.parse(database_url)
-    try:
-        psycopg.connect(
-            dbname=db["NAME"],
-            user=db["USER"],
-            password=db["PASSWORD"] or None,
-            host=db["HOST"],
-            port=db["PORT"] or 5432,
-            connect_timeout=3,
-        ).close()
-    except psycopg.Error as exc:
-        return f"PostgreSQL at {db['HOST']}:{db['PORT']} does not answer: {exc}".rstrip()
-    try:
-        redis.Redis.from_url(redis_url, socket_connect_timeout=3).ping()
-    except redis.RedisError as exc:
-        return f"Redis at {redis_url} does not answer: {exc}"
-    return ""
+    name = dj_database_url.parse(database_url)["NAME"]
+    return unreachable(database_url, redis_url, dbname=name)
 
 
 def required() -> bool:

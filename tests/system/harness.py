@@ -77,27 +77,23 @@ def spawn(
     """Start a process in its own session, its output appended to `log_path` (or piped as
     text when None)."""
     if log_path is None:
-        return subprocess.Popen(
-            list(args),
-            cwd=ROOT,
-            env=dict(env),
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        return _popen(args, env, stdout=subprocess.PIPE, text=True)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        return subprocess.Popen(
-            list(args),
-            cwd=ROOT,
-            env=dict(env),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        return _popen(args, env, stdout=log)
+
+
+def _popen(args: Sequence[str], env: Mapping[str, str], **output) -> subprocess.Popen:
+    """A process in its own session, its stderr with its stdout, no stdin."""
+    return subprocess.Popen(
+        list(args),
+        cwd=ROOT,
+        env=dict(env),
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        **output,
+    )
 
 
 def stop(proc: subprocess.Popen, *, grace: float = 10.0) -> int | None:

@@ -7,14 +7,16 @@ from collections.abc import Sequence
 import dj_database_url
 
 
-def unreachable(database_url: str, redis_url: str) -> str:
-    """Why the PostgreSQL server or Redis of these URLs does not answer; "" when both do."""
+def unreachable(database_url: str, redis_url: str, *, dbname: str = "postgres") -> str:
+    """Why the PostgreSQL server or Redis of these URLs does not answer; "" when both do.
+    `dbname`: the database to connect to (the server's own by default: a run that recreates
+    its database checks the server, `make test` its test database's)."""
     import psycopg
     import redis
 
     db = dj_database_url.parse(database_url)
     try:
-        psycopg.connect(**_pg_args(db, "postgres"), connect_timeout=3).close()
+        psycopg.connect(**_pg_args(db, dbname), connect_timeout=3).close()
     except psycopg.Error as exc:
         return f"PostgreSQL at {db['HOST']}:{db['PORT']} does not answer: {exc}".strip()
     try:
